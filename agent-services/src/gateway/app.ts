@@ -1,0 +1,157 @@
+/**
+ * The HTTP face of the task service: auth, tenancy, routes, SSE, and errors mapped to HTTP. Every
+ * route but /health and /ready needs a bearer token.
+ */
+import express, { type NextFunction, type Request, type Response } from "express";
+import type { Pool } from "pg";
+import type { Logger as Pino } from "pino";
+import type { AgentRegistry } from "../protocol/registry";
+import type { TaskService, Caller } from "../tasks/task-service";
+import type { RedisEventBus } from "../tasks/event-bus";
+import { appendAnonymousAudit } from "../tasks/audit";
+import { ServiceError, isConnectionError } from "../tasks/errors";
+import { AuthError, SCOPES, requireScope, verifyBearer } from "./auth";
+import { streamTask } from "./sse";
+import { probeReadiness } from "../ops/health";
+
+export interface GatewayDeps {
+  pool: Pool;
+  registry: AgentRegistry;
+  service: TaskService;
+  events: RedisEventBus;
+  log: Pino;
+  jwtSecret: string;
+  jwtIssuer?: string;
+  maxBodyBytes: number;
+  sseHeartbeatMs: number;
+}
+
+type Handler = (req: Request, res: Response, caller: Caller) => Promise<void>;
+
+export function createGateway(deps: GatewayDeps): express.Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("trust proxy", "loopback");
+
+  app.get("/health", (_req, res) => {
+    res.json({ status: "ok" });
+  });
+  app.get("/ready", async (_req, res) => {
+    const r = await probeReadiness(deps.pool, () => deps.events.ping());
+    res.status(r.ready ? 200 : 503).json(r);
+  });
+
+  app.use(express.json({ limit: deps.maxBodyBytes, strict: true, type: ["application/json", "application/*+json"] }));
+
+  /** Authenticates, checks scopes, and turns thrown errors into HTTP answers. */
+  const route = (scopes: string[], fn: Handler) => async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      const claims = verifyBearer(req.header("authorization"), deps.jwtSecret, deps.jwtIssuer);
+      const caller: Caller = { tenantId: claims.tenantId, agentId: claims.agentId, scopes: claims.scopes, ip: req.ip ?? null, userAgent: req.header("user-agent") ?? null };
+      try {
+        requireScope(claims, ...scopes);
+      } catch (e) {
+        await deps.service.auditRefusal(caller, String(req.params.agentId ?? ""), "unauthorized_access", (e as Error).message, { method: req.method, path: req.path });
+        throw e;
+      }
+      await fn(req, res, caller);
+    } catch (e) {
+      if (e instanceof AuthError && e.status === 401) {
+        await appendAnonymousAudit(deps.pool, {
+          eventType: "unauthorized_access",
+          callingAgent: e.claimed?.agentId ?? null,
+          targetAgent: typeof req.params.agentId === "string" ? req.params.agentId : null,
+          ip: req.ip ?? null,
+          userAgent: req.header("user-agent") ?? null,
+          error: e.message,
+          details: { method: req.method, path: req.path, claimedTenant: e.claimed?.tenantId ?? null },
+        }).catch((err) => deps.log.warn({ err: (err as Error).message }, "could not audit an unauthorized request"));
+      }
+      next(e);
+    }
+  };
+  const read = [SCOPES.read, SCOPES.call];
+  const call = [SCOPES.call];
+
+  app.get("/agents", route(read, async (_req, res) => {
+    res.json({ agents: deps.registry.list().map(summary) });
+  }));
+
+  app.get("/agents/:agentId", route(read, async (req, res) => {
+    const card = deps.registry.card(String(req.params.agentId));
+    if (!card) throw new ServiceError(404, "not_found", `agent "${req.params.agentId}" not found`);
+    res.json(card);
+  }));
+
+  app.post("/agents/:agentId/tasks", route(call, async (req, res, caller) => {
+    const { task, created } = await deps.service.createTask(caller, String(req.params.agentId), req.body ?? {});
+    if (!created) res.set("Idempotent-Replayed", "true");
+    res.status(202).location(`/agents/${task.agentId}/tasks/${task.taskId}`).json(task);
+  }));
+
+  app.get("/agents/:agentId/tasks", route(read, async (req, res, caller) => {
+    res.json(await deps.service.listTasks(caller, String(req.params.agentId), req.query));
+  }));
+
+  app.get("/agents/:agentId/tasks/:taskId", route(read, async (req, res, caller) => {
+    res.json(await deps.service.getTask(caller, String(req.params.agentId), String(req.params.taskId)));
+  }));
+
+  app.get("/agents/:agentId/tasks/:taskId/stream", route(read, async (req, res, caller) => {
+    const agentId = String(req.params.agentId);
+    const taskId = String(req.params.taskId);
+    await deps.service.getTask(caller, agentId, taskId); // 404 for other tenants' and unknown tasks
+    await streamTask(req, res, { pool: deps.pool, events: deps.events, heartbeatMs: deps.sseHeartbeatMs }, caller.tenantId, agentId, taskId);
+  }));
+
+  app.post("/agents/:agentId/tasks/:taskId/cancel", route(call, async (req, res, caller) => {
+    const reason = typeof req.body?.reason === "string" ? req.body.reason.slice(0, 500) : undefined;
+    res.json(await deps.service.cancelTask(caller, String(req.params.agentId), String(req.params.taskId), reason));
+  }));
+
+  app.use((req, res) => {
+    res.status(404).json({ error: { code: "not_found", message: `no route for ${req.method} ${req.path}` } });
+  });
+
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const { status, body } = toHttpError(err);
+    if (status >= 500 && status !== 503) deps.log.error({ err, path: req.path }, "unhandled error");
+    if (status === 429 && body.error.details?.retryAfterSeconds) res.set("Retry-After", String(body.error.details.retryAfterSeconds));
+    if (status === 401) res.set("WWW-Authenticate", 'Bearer realm="dealscale-a2a"');
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    res.status(status).json(body);
+  });
+
+  return app;
+}
+
+interface ErrorBody {
+  error: { code: string; message: string; details?: Record<string, unknown> };
+}
+
+export function toHttpError(err: unknown): { status: number; body: ErrorBody } {
+  if (err instanceof ServiceError) return { status: err.status, body: { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } } };
+  if (err instanceof AuthError) return { status: err.status, body: { error: { code: err.status === 401 ? "unauthorized" : "forbidden", message: err.message } } };
+  const e = err as { type?: string; status?: number; message?: string; limit?: number };
+  if (e?.type === "entity.too.large") return { status: 413, body: { error: { code: "payload_too_large", message: `request body is larger than ${e.limit} bytes` } } };
+  if (e?.type === "entity.parse.failed") return { status: 400, body: { error: { code: "malformed_json", message: `request body is not valid JSON: ${e.message}` } } };
+  if (e?.type === "encoding.unsupported" || e?.type === "charset.unsupported") return { status: 415, body: { error: { code: "unsupported_encoding", message: e.message ?? "unsupported encoding" } } };
+  if (typeof e?.status === "number" && e.status >= 400 && e.status < 500) return { status: e.status, body: { error: { code: "bad_request", message: e.message ?? "bad request" } } };
+  if (isConnectionError(err)) return { status: 503, body: { error: { code: "dependency_unavailable", message: "a backing service (Postgres or Redis) is unavailable; retry shortly" } } };
+  return { status: 500, body: { error: { code: "internal", message: "internal error" } } };
+}
+
+function summary(card: ReturnType<AgentRegistry["list"]>[number]) {
+  return {
+    agentId: card.agentId,
+    name: card.name,
+    description: card.description,
+    version: card.version,
+    status: card.status,
+    regions: card.regions,
+    capabilities: card.capabilities.map((c) => c.name),
+  };
+}

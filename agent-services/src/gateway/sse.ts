@@ -1,0 +1,93 @@
+/**
+ * Server-sent events for one task: the current state first (or, with Last-Event-ID, every event
+ * missed since), then live progress and status events, a heartbeat comment, and the end of the
+ * stream on a terminal state. Subscribes before reading the database so nothing falls in between.
+ */
+import type { Request, Response } from "express";
+import type { Pool } from "pg";
+import { withTenant } from "../store/tenant-tx";
+import * as store from "../tasks/task-store";
+import type { RedisEventBus } from "../tasks/event-bus";
+import { isTerminal, type TaskState } from "../protocol/task-states";
+import { notFound, unavailable } from "../tasks/errors";
+
+export async function streamTask(
+  req: Request,
+  res: Response,
+  deps: { pool: Pool; events: RedisEventBus; heartbeatMs: number },
+  tenantId: string,
+  agentId: string,
+  taskId: string,
+): Promise<void> {
+  const lastHeader = req.header("Last-Event-ID") ?? (typeof req.query.lastEventId === "string" ? req.query.lastEventId : undefined);
+  const resumeFrom = lastHeader !== undefined && /^\d{1,18}$/.test(lastHeader) ? lastHeader : undefined;
+
+  const pending: store.TaskEvent[] = [];
+  let live = false;
+  let sent = 0n;
+  let closed = false;
+  let unsubscribe: (() => void) | undefined;
+  let heartbeat: NodeJS.Timeout | undefined;
+
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    clearInterval(heartbeat);
+    unsubscribe?.();
+    res.end();
+  };
+  const send = (id: string, event: string, data: Record<string, unknown>) => {
+    if (closed || BigInt(id) <= sent) return;
+    sent = BigInt(id);
+    res.write(`id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  };
+  const sendEvent = (e: store.TaskEvent) => {
+    send(e.id, e.kind, { taskId: e.taskId, ...e.data, at: e.createdAt });
+    if (e.kind === "status" && isTerminal(e.data.status as TaskState)) close();
+  };
+
+  const existing = await withTenant(deps.pool, tenantId, (tx) => store.getTask(tx, agentId, taskId));
+  if (!existing) throw notFound(`task "${taskId}"`);
+
+  try {
+    unsubscribe = await deps.events.subscribe(taskId, (e) => (live ? sendEvent(e) : pending.push(e)));
+  } catch (e) {
+    throw unavailable("redis", e);
+  }
+  req.on("close", close);
+
+  res.status(200).set({
+    "Content-Type": "text/event-stream; charset=utf-8",
+    "Cache-Control": "no-cache, no-transform",
+    Connection: "keep-alive",
+    "X-Accel-Buffering": "no",
+  });
+  res.flushHeaders();
+  res.write(`retry: 2000\n\n`);
+
+  try {
+    const snapshot = await withTenant(deps.pool, tenantId, async (tx) => ({
+      task: await store.getTask(tx, agentId, taskId),
+      missed: resumeFrom ? await store.eventsAfter(tx, taskId, resumeFrom) : [],
+      lastId: await store.lastEventId(tx, taskId),
+    }));
+    if (resumeFrom) {
+      sent = BigInt(resumeFrom);
+      for (const e of snapshot.missed) sendEvent(e);
+    } else if (snapshot.task) {
+      const view = store.toView(snapshot.task);
+      // The state event carries the id of the newest stored event, so a reconnect resumes after it.
+      sent = BigInt(snapshot.lastId);
+      res.write(`id: ${snapshot.lastId}\nevent: state\ndata: ${JSON.stringify(view)}\n\n`);
+      if (isTerminal(view.status)) close();
+    }
+  } catch (e) {
+    res.write(`event: error\ndata: ${JSON.stringify({ message: (e as Error).message })}\n\n`);
+    close();
+    return;
+  }
+  if (closed) return;
+  for (const e of pending.splice(0)) sendEvent(e);
+  live = true;
+  heartbeat = setInterval(() => res.write(`: heartbeat ${Date.now()}\n\n`), deps.heartbeatMs);
+}

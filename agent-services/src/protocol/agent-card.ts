@@ -1,0 +1,99 @@
+/**
+ * The DealScale agent card: the one source of truth for an agent's capabilities, prices, limits and
+ * schemas. The A2A card is derived from it at the edge. Pure types and checks, no I/O.
+ */
+import { creditsToMilli } from "./credits";
+
+export type JsonSchema = Record<string, unknown>;
+
+export interface CapabilityPricing {
+  /** Price per item; the item count is the length of the input array named by `itemsFrom`. */
+  creditsPerLead?: number;
+  itemsFrom?: string;
+  /** Fixed price per task, used when there is no per-lead price. */
+  fixedCredits?: number;
+  /** On failure or timeout: release everything, or charge what the handler reports as used. */
+  onFailure?: "release" | "chargePartial";
+}
+
+export interface Capability {
+  name: string;
+  description: string;
+  inputSchema: JsonSchema;
+  outputSchema: JsonSchema;
+  pricing: CapabilityPricing;
+  /** ISO 8601 duration, e.g. PT30S. */
+  estimatedDuration: string;
+  sla: { maxLatency: string; availability?: number };
+  retryable?: boolean;
+}
+
+export interface AgentCard {
+  agentId: string;
+  name: string;
+  description: string;
+  version: string;
+  status: "active" | "degraded" | "maintenance" | "retired";
+  tenantAware: boolean;
+  regions: string[];
+  rateLimit: { requestsPerMinute: number; burstSize: number };
+  capabilities: Capability[];
+}
+
+/** ISO 8601 duration (days, hours, minutes, seconds) to milliseconds. */
+export function durationToMs(iso: string): number {
+  const m = /^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/.exec(iso);
+  if (!m || iso === "P" || iso.endsWith("T")) throw new RangeError(`not an ISO 8601 duration: "${iso}"`);
+  const [, d, h, min, s] = m;
+  return Math.round(((Number(d ?? 0) * 24 + Number(h ?? 0)) * 60 + Number(min ?? 0)) * 60_000 + Number(s ?? 0) * 1000);
+}
+
+/** Estimated cost of a task in milli-credits, from its card pricing and its inputs. */
+export function estimateCostMilli(capability: Capability, inputs: Record<string, unknown>): bigint {
+  const p = capability.pricing;
+  if (p.creditsPerLead !== undefined) {
+    const items = p.itemsFrom ? inputs[p.itemsFrom] : undefined;
+    const count = Array.isArray(items) ? items.length : 1;
+    return creditsToMilli(p.creditsPerLead) * BigInt(count);
+  }
+  return creditsToMilli(p.fixedCredits ?? 0);
+}
+
+/** Structural checks a card must pass before the registry accepts it. Returns the problems found. */
+export function checkCard(card: AgentCard): string[] {
+  const problems: string[] = [];
+  if (!/^[a-z][a-z0-9-]{1,62}$/.test(card.agentId ?? "")) problems.push(`agentId "${card.agentId}" must be kebab-case`);
+  if (!card.rateLimit || card.rateLimit.requestsPerMinute <= 0 || card.rateLimit.burstSize <= 0) {
+    problems.push(`${card.agentId}: rateLimit needs positive requestsPerMinute and burstSize`);
+  }
+  const names = new Set<string>();
+  for (const cap of card.capabilities ?? []) {
+    const where = `${card.agentId}.${cap.name}`;
+    if (names.has(cap.name)) problems.push(`${where}: duplicate capability`);
+    names.add(cap.name);
+    if (cap.inputSchema?.type !== "object") problems.push(`${where}: inputSchema must be an object schema`);
+    if (cap.outputSchema?.type !== "object") problems.push(`${where}: outputSchema must be an object schema`);
+    const p = cap.pricing ?? {};
+    if ((p.creditsPerLead === undefined) === (p.fixedCredits === undefined)) {
+      problems.push(`${where}: pricing needs exactly one of creditsPerLead or fixedCredits`);
+    }
+    for (const [k, v] of [["creditsPerLead", p.creditsPerLead], ["fixedCredits", p.fixedCredits]] as const) {
+      if (v !== undefined) {
+        try {
+          if (creditsToMilli(v) < 0n) problems.push(`${where}: ${k} must not be negative`);
+        } catch (e) {
+          problems.push(`${where}: ${(e as Error).message}`);
+        }
+      }
+    }
+    for (const [k, v] of [["estimatedDuration", cap.estimatedDuration], ["sla.maxLatency", cap.sla?.maxLatency]] as const) {
+      try {
+        durationToMs(v);
+      } catch {
+        problems.push(`${where}: ${k} must be an ISO 8601 duration`);
+      }
+    }
+  }
+  if (!names.size) problems.push(`${card.agentId}: no capabilities`);
+  return problems;
+}

@@ -1,0 +1,46 @@
+/**
+ * What a capability handler sees and returns. Handlers adapt the runtime to domain code; they get a
+ * tenant-scoped database, a progress reporter, an AbortSignal that fires on cancel or SLA timeout,
+ * and a logger.
+ */
+import type { TenantTx } from "../store/tenant-tx";
+
+export interface HandlerLogger {
+  info(msg: string, extra?: Record<string, unknown>): void;
+  warn(msg: string, extra?: Record<string, unknown>): void;
+  error(msg: string, extra?: Record<string, unknown>): void;
+}
+
+export interface HandlerContext {
+  taskId: string;
+  tenantId: string;
+  agentId: string;
+  capability: string;
+  inputs: Record<string, unknown>;
+  /** 1 on the first run; higher when BullMQ retries or a stalled job runs again. */
+  attempt: number;
+  db<T>(fn: (tx: TenantTx) => Promise<T>): Promise<T>;
+  progress(percent: number, message?: string): Promise<void>;
+  signal: AbortSignal;
+  log: HandlerLogger;
+}
+
+export interface HandlerResult {
+  outputs: Record<string, unknown>;
+  /** Actual cost in credits when it differs from the reservation; never more than reserved. */
+  creditsUsed?: number;
+}
+
+export type CapabilityHandler = (ctx: HandlerContext) => Promise<HandlerResult>;
+
+/** A failure the handler knows about: a stable code, and whether running again could help. */
+export class TaskError extends Error {
+  constructor(
+    public readonly code: string,
+    message: string,
+    public readonly options: { retryable?: boolean; creditsUsed?: number } = {},
+  ) {
+    super(message);
+    this.name = "TaskError";
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * BullMQ queues, one per agent. The job id is the task id, so enqueuing twice (the create path and
+ * the reconciler racing) yields one job. Queue names share a hash tag for Redis Cluster.
+ */
+import { Queue, type JobsOptions } from "bullmq";
+import Redis from "ioredis";
+
+export const QUEUE_PREFIX = "{dealscale}";
+
+export const queueName = (agentId: string) => `agent-${agentId}`;
+
+export interface TaskJobData {
+  taskId: string;
+  tenantId: string;
+  agentId: string;
+  type: string;
+}
+
+export interface QueueSettings {
+  attempts: number;
+  backoffMs: number;
+}
+
+/** Priority 10 is the most urgent; BullMQ runs lower numbers first. */
+export const bullPriority = (priority: number) => 11 - priority;
+
+export class TaskQueues {
+  private readonly queues = new Map<string, Queue<TaskJobData>>();
+  private readonly connection: Redis;
+
+  constructor(redisUrl: string, private readonly settings: QueueSettings) {
+    // The producer fails fast when Redis is down: the task is already committed and the
+    // reconciler enqueues it later, so there is nothing to wait for here.
+    this.connection = new Redis(redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+    this.connection.on("error", () => undefined);
+  }
+
+  queue(agentId: string): Queue<TaskJobData> {
+    let q = this.queues.get(agentId);
+    if (!q) {
+      q = new Queue<TaskJobData>(queueName(agentId), { connection: this.connection, prefix: QUEUE_PREFIX });
+      q.on("error", () => undefined);
+      this.queues.set(agentId, q);
+    }
+    return q;
+  }
+
+  jobOptions(taskId: string, priority: number): JobsOptions {
+    return {
+      jobId: taskId,
+      attempts: this.settings.attempts,
+      backoff: { type: "exponential", delay: this.settings.backoffMs },
+      priority: bullPriority(priority),
+      removeOnComplete: true,
+      removeOnFail: { age: 7 * 24 * 3600 },
+    };
+  }
+
+  async enqueue(data: TaskJobData, priority: number): Promise<void> {
+    await this.queue(data.agentId).add(data.type, data, this.jobOptions(data.taskId, priority));
+  }
+
+  /**
+   * Makes sure a task left in submitted has a runnable job: adds it if missing, retries it if its
+   * job already failed for good (e.g. the database was down on every attempt).
+   */
+  async ensureEnqueued(data: TaskJobData, priority: number): Promise<"added" | "retried" | "present"> {
+    const q = this.queue(data.agentId);
+    const job = await q.getJob(data.taskId);
+    if (!job) {
+      await this.enqueue(data, priority);
+      return "added";
+    }
+    const state = await job.getState();
+    if (state === "failed") {
+      await job.retry("failed");
+      return "retried";
+    }
+    if (state === "completed" || state === "unknown") {
+      await job.remove().catch(() => undefined);
+      await this.enqueue(data, priority);
+      return "added";
+    }
+    return "present";
+  }
+
+  async remove(agentId: string, taskId: string): Promise<void> {
+    const job = await this.queue(agentId).getJob(taskId);
+    // An active job is locked by its worker and cannot be removed; the cancel signal stops it.
+    if (job && !(await job.isActive())) await job.remove().catch(() => undefined);
+  }
+
+  async ping(): Promise<boolean> {
+    return (await this.connection.ping()) === "PONG";
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    this.connection.disconnect();
+  }
+}

@@ -1,0 +1,198 @@
+/**
+ * The worker runtime: one BullMQ worker per agent queue. For each job it moves the task to working,
+ * runs the capability handler with a tenant-scoped db, progress reporting and an AbortSignal (fired
+ * by a cancel or by the capability's SLA), validates the outputs and finishes the task. Retryable
+ * errors go back to BullMQ; stalled jobs of dead workers run again, and the guarded transitions and
+ * once-per-task ledger keep that from charging twice.
+ */
+import { Worker, type Job } from "bullmq";
+import Redis from "ioredis";
+import type { Pool } from "pg";
+import type { Logger as Pino } from "pino";
+import type { AgentRegistry } from "../protocol/registry";
+import { creditsToMilli } from "../protocol/credits";
+import { withTenant } from "../store/tenant-tx";
+import * as store from "../tasks/task-store";
+import type { TaskService } from "../tasks/task-service";
+import type { RedisEventBus } from "../tasks/event-bus";
+import { QUEUE_PREFIX, queueName, type TaskJobData } from "./queues";
+import { TaskError, type CapabilityHandler, type HandlerContext } from "./handler";
+
+export interface WorkerSettings {
+  concurrency: number;
+  lockMs: number;
+}
+
+type AbortKind = { kind: "cancelled" | "timeout" };
+
+export class WorkerRuntime {
+  private readonly workers: Worker<TaskJobData>[] = [];
+  private readonly running = new Map<string, AbortController>();
+  private readonly connection: Redis;
+
+  constructor(
+    private readonly redisUrl: string,
+    private readonly pool: Pool,
+    private readonly registry: AgentRegistry,
+    private readonly handlers: Map<string, Record<string, CapabilityHandler>>,
+    private readonly service: TaskService,
+    private readonly events: RedisEventBus,
+    private readonly log: Pino,
+    private readonly settings: WorkerSettings,
+  ) {
+    this.connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+    this.connection.on("error", () => undefined);
+  }
+
+  async start(agentIds: string[]): Promise<void> {
+    await this.events.onCancel((taskId) => this.running.get(taskId)?.abort({ kind: "cancelled" } satisfies AbortKind));
+    for (const agentId of agentIds) {
+      const worker = new Worker<TaskJobData>(queueName(agentId), (job) => this.process(job), {
+        connection: this.connection,
+        prefix: QUEUE_PREFIX,
+        concurrency: this.settings.concurrency,
+        lockDuration: this.settings.lockMs,
+        stalledInterval: this.settings.lockMs,
+        maxStalledCount: 3,
+      });
+      worker.on("error", (err) => this.log.warn({ err: err.message, agentId }, "worker error"));
+      worker.on("failed", (job, err) => this.log.warn({ taskId: job?.id, err: err.message, attemptsMade: job?.attemptsMade }, "job attempt failed"));
+      this.workers.push(worker);
+    }
+  }
+
+  /** Aborts running handlers' waits and closes the workers; unfinished jobs run again elsewhere. */
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.close()));
+    this.connection.disconnect();
+  }
+
+  private async process(job: Job<TaskJobData>): Promise<void> {
+    const { taskId, tenantId, agentId, type } = job.data;
+    const log = this.log.child({ taskId, agentId, capability: type, attempt: job.attemptsMade + 1 });
+    const cap = this.registry.capability(agentId, type);
+    if (!cap) {
+      await this.service.finish(tenantId, taskId, { status: "failed", error: { code: "unknown_capability", message: `agent ${agentId} has no capability ${type}` } });
+      return;
+    }
+
+    const started = await withTenant(this.pool, tenantId, async (tx) => {
+      const row = await store.transition(tx, taskId, "working");
+      if (!row) return null;
+      const event = await store.insertEvent(tx, taskId, "status", { status: "working", progress: row.progress, attempt: row.attempts });
+      return { row, event };
+    });
+    if (!started) {
+      log.info("task is no longer runnable (cancelled or finished); job dropped");
+      return;
+    }
+    this.events.publish(started.event).catch(() => undefined);
+    const task = started.row;
+    const reserved = BigInt(task.credits_reserved_milli);
+
+    const handler = this.handlers.get(agentId)?.[type];
+    if (!handler) {
+      await this.service.finish(tenantId, taskId, { status: "failed", error: { code: "not_implemented", message: `capability ${agentId}.${type} is not implemented yet` } });
+      return;
+    }
+
+    const startedAt = Date.now();
+    const remaining = cap.slaMs - (startedAt - (task.started_at?.getTime() ?? startedAt));
+    const controller = new AbortController();
+    this.running.set(taskId, controller);
+    const timer = setTimeout(() => controller.abort({ kind: "timeout" } satisfies AbortKind), Math.max(0, remaining));
+    const ctx: HandlerContext = {
+      taskId,
+      tenantId,
+      agentId,
+      capability: type,
+      inputs: task.inputs,
+      attempt: task.attempts,
+      db: (fn) => withTenant(this.pool, tenantId, fn),
+      progress: (pct, message) => this.progress(tenantId, taskId, pct, message),
+      signal: controller.signal,
+      log: {
+        info: (msg, extra) => log.info(extra ?? {}, msg),
+        warn: (msg, extra) => log.warn(extra ?? {}, msg),
+        error: (msg, extra) => log.error(extra ?? {}, msg),
+      },
+    };
+
+    try {
+      const result = await untilAborted(handler(ctx), controller.signal);
+      const issues = cap.validateOutputs(result.outputs);
+      if (issues.length) {
+        await this.service.finish(tenantId, taskId, {
+          status: "failed",
+          error: { code: "invalid_output", message: `outputs do not match the schema: ${issues.map((i) => `${i.path} ${i.message}`).join("; ")}` },
+          durationMs: Date.now() - startedAt,
+        });
+        return;
+      }
+      const used = result.creditsUsed === undefined ? reserved : creditsToMilli(result.creditsUsed);
+      await this.service.finish(tenantId, taskId, { status: "completed", outputs: result.outputs, creditsUsedMilli: used, durationMs: Date.now() - startedAt });
+    } catch (e) {
+      const durationMs = Date.now() - startedAt;
+      if (controller.signal.aborted) {
+        const reason = controller.signal.reason as AbortKind;
+        if (reason?.kind === "timeout") {
+          await this.service.finish(tenantId, taskId, {
+            status: "timeout",
+            error: { code: "timeout", message: `task exceeded its SLA of ${cap.capability.sla.maxLatency}` },
+            durationMs,
+          });
+        }
+        // A cancelled task was finished by the cancel itself; whatever the handler did is discarded.
+        return;
+      }
+      const err = e as Error;
+      const taskError = e instanceof TaskError ? e : undefined;
+      const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      const retryable = cap.capability.retryable !== false && (taskError ? taskError.options.retryable === true : true);
+      if (retryable && !lastAttempt) {
+        log.warn({ err: err.message }, "handler failed; BullMQ will retry");
+        throw err;
+      }
+      const partial = cap.capability.pricing.onFailure === "chargePartial" && taskError?.options.creditsUsed !== undefined
+        ? creditsToMilli(taskError.options.creditsUsed)
+        : 0n;
+      await this.service.finish(tenantId, taskId, {
+        status: "failed",
+        error: { code: taskError?.code ?? "handler_error", message: err.message || String(e) },
+        creditsUsedMilli: partial,
+        durationMs,
+      });
+    } finally {
+      clearTimeout(timer);
+      this.running.delete(taskId);
+    }
+  }
+
+  private async progress(tenantId: string, taskId: string, pct: number, message?: string): Promise<void> {
+    const percent = Math.max(0, Math.min(100, Math.round(pct)));
+    const event = await withTenant(this.pool, tenantId, async (tx) => {
+      if (!(await store.setProgress(tx, taskId, percent, message ?? null))) return null;
+      return store.insertEvent(tx, taskId, "progress", { progress: percent, ...(message ? { message } : {}) });
+    });
+    if (event) this.events.publish(event).catch(() => undefined);
+  }
+}
+
+/** Stops waiting for a handler that ignores its signal; its late result is dropped. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,50 @@
+/**
+ * The one tenant-scoped transaction helper. Every read or write of tenant data goes through it: it
+ * opens a transaction, sets app.current_tenant transaction-locally (so a pooled connection never
+ * carries a tenant into someone else's request) and runs the callback. Row-level security does the
+ * rest.
+ */
+import type { Pool, PoolClient, QueryResultRow } from "pg";
+
+export interface TenantTx {
+  readonly tenantId: string;
+  query<R extends QueryResultRow = QueryResultRow>(sql: string, params?: unknown[]): Promise<R[]>;
+  one<R extends QueryResultRow = QueryResultRow>(sql: string, params?: unknown[]): Promise<R | undefined>;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isUuid(value: unknown): value is string {
+  return typeof value === "string" && UUID.test(value);
+}
+
+export async function withTenant<T>(pool: Pool, tenantId: string, fn: (tx: TenantTx) => Promise<T>): Promise<T> {
+  if (!isUuid(tenantId)) throw new TypeError(`tenant id must be a uuid, got "${tenantId}"`);
+  const client: PoolClient = await pool.connect();
+  let broken = false;
+  try {
+    // One round trip for both: the tenant id is checked to be a uuid above, so it is safe to inline.
+    await client.query(`BEGIN; SELECT set_config('app.current_tenant', '${tenantId.toLowerCase()}', true)`);
+    const tx: TenantTx = {
+      tenantId,
+      async query(sql, params) {
+        return (await client.query(sql, params as unknown[])).rows;
+      },
+      async one(sql, params) {
+        return (await client.query(sql, params as unknown[])).rows[0];
+      },
+    };
+    const result = await fn(tx);
+    await client.query("COMMIT");
+    return result;
+  } catch (e) {
+    try {
+      await client.query("ROLLBACK");
+    } catch {
+      broken = true;
+    }
+    throw e;
+  } finally {
+    client.release(broken);
+  }
+}

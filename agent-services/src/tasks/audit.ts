@@ -1,0 +1,96 @@
+/**
+ * The append-only, hash-chained audit log. The database computes each row's chain hash (trigger
+ * audit_chain) and refuses UPDATE and DELETE; this module writes rows and verifies chains.
+ */
+import type { Pool } from "pg";
+import type { TenantTx } from "../store/tenant-tx";
+import { withTenant } from "../store/tenant-tx";
+
+export type AuditEventType =
+  | "task_created"
+  | "task_started"
+  | "task_completed"
+  | "task_failed"
+  | "task_cancelled"
+  | "task_timeout"
+  | "credits_granted"
+  | "tenant_created"
+  | "unauthorized_access"
+  | "tenant_mismatch";
+
+export interface AuditEntry {
+  eventType: AuditEventType;
+  callingAgent?: string | null;
+  targetAgent?: string | null;
+  taskId?: string | null;
+  userId?: string | null;
+  ip?: string | null;
+  userAgent?: string | null;
+  inputHash?: string | null;
+  outputHash?: string | null;
+  durationMs?: number | null;
+  creditsMilli?: bigint | null;
+  error?: string | null;
+  details?: Record<string, unknown> | null;
+}
+
+const INSERT = `INSERT INTO audit_logs (tenant_id, seq, event_type, calling_agent, target_agent, task_id, user_id, ip,
+   user_agent, input_hash, output_hash, duration_ms, credits_milli, error, details, prev_hash, hash)
+   VALUES ($1, 0, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, '', '')`;
+
+function params(tenantId: string | null, e: AuditEntry): unknown[] {
+  return [
+    tenantId,
+    e.eventType,
+    e.callingAgent ?? null,
+    e.targetAgent ?? null,
+    e.taskId ?? null,
+    e.userId ?? null,
+    e.ip ?? null,
+    e.userAgent?.slice(0, 500) ?? null,
+    e.inputHash ?? null,
+    e.outputHash ?? null,
+    e.durationMs ?? null,
+    e.creditsMilli?.toString() ?? null,
+    e.error?.slice(0, 2000) ?? null,
+    e.details ?? null,
+  ];
+}
+
+export async function appendAudit(tx: TenantTx, entry: AuditEntry): Promise<void> {
+  await tx.query(INSERT, params(tx.tenantId, entry));
+}
+
+/** For refused requests that never proved a tenant: the NULL-tenant chain, outside any tenant's view. */
+export async function appendAnonymousAudit(pool: Pool, entry: AuditEntry): Promise<void> {
+  await pool.query(INSERT, params(null, entry));
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  rows: number;
+  firstBadSeq?: number;
+  reason?: string;
+}
+
+/** Recomputes the tenant's chain row by row in the database, with the same digest the trigger used. */
+export async function verifyAuditChain(pool: Pool, tenantId: string): Promise<VerifyResult> {
+  return withTenant(pool, tenantId, async (tx) => {
+    const rows = await tx.query<{ seq: string; prev_hash: string; hash: string; recomputed: string }>(
+      `SELECT seq, prev_hash, hash, audit_row_digest(prev_hash, a) AS recomputed
+       FROM audit_logs a WHERE tenant_id = $1 ORDER BY seq`,
+      [tenantId],
+    );
+    let prev = "0".repeat(64);
+    let expectedSeq = 1;
+    for (const r of rows) {
+      const seq = Number(r.seq);
+      if (seq !== expectedSeq) return { ok: false, rows: rows.length, firstBadSeq: expectedSeq, reason: "row missing from the chain" };
+      if (r.prev_hash !== prev) return { ok: false, rows: rows.length, firstBadSeq: seq, reason: "prev_hash does not match the previous row" };
+      if (r.hash !== r.recomputed) return { ok: false, rows: rows.length, firstBadSeq: seq, reason: "row content does not match its hash" };
+      prev = r.hash;
+      expectedSeq++;
+    }
+    return { ok: true, rows: rows.length };
+  });
+}
