@@ -45,7 +45,7 @@ async function main(): Promise<void> {
 
   const stack = await startStack(config);
   const roles = [config.roles.gateway && "gateway", config.roles.worker && "workers"].filter(Boolean).join(" + ");
-  if (stack.url) {
+  if (stack.url && config.roles.gateway) {
     const token = signToken(config.jwtSecret, { agentId: "demo-cli", tenantId: DEMO_TENANT_ID, scopes: ["a2a:call", "a2a:read"] }, 24 * 3600, config.jwtIssuer);
     console.log(`DealScale A2A ${roles} listening on ${stack.url}`);
     if (config.seedDemo) {
@@ -53,7 +53,7 @@ async function main(): Promise<void> {
       console.log(`try: curl -H "Authorization: Bearer $TOKEN" ${stack.url}/agents`);
     }
   } else {
-    console.log(`DealScale A2A ${roles} running`);
+    console.log(`DealScale A2A ${roles} running; health on ${stack.url}/health`);
   }
 
   let stopping = false;

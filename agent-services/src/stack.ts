@@ -17,6 +17,8 @@ import { TaskService } from "./tasks/task-service";
 import { WorkerRuntime } from "./queue/worker-runtime";
 import { Reconciler } from "./queue/reconciler";
 import { createGateway } from "./gateway/app";
+import { mountHealth } from "./ops/health";
+import express from "express";
 
 export interface Stack {
   config: Config;
@@ -58,7 +60,7 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
   const pool = createAppPool(config, config.roles.worker ? Math.max(20, Math.min(config.workerConcurrency + 10, 60)) : 20);
   await syncRegistry(pool, modules);
 
-  const queues = new TaskQueues(config.redisUrl, { attempts: config.jobAttempts, backoffMs: config.jobBackoffMs });
+  const queues = new TaskQueues(config.redisUrl, { prefix: config.queuePrefix, attempts: config.jobAttempts, backoffMs: config.jobBackoffMs });
   const events = new RedisEventBus(config.redisUrl);
   const service = new TaskService(pool, registry, queues, events, log);
   const reconciler = new Reconciler(pool, queues, service, events, log, config.reconcileIntervalMs);
@@ -66,6 +68,7 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
   let workers: WorkerRuntime | undefined;
   if (config.roles.worker) {
     workers = new WorkerRuntime(config.redisUrl, pool, registry, handlers, service, events, log, {
+      prefix: config.queuePrefix,
       concurrency: config.workerConcurrency,
       lockMs: config.workerLockMs,
     });
@@ -78,8 +81,9 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
 
   let server: http.Server | undefined;
   let url: string | undefined;
-  if (config.roles.gateway && opts.listen !== false) {
-    const app = createGateway({
+  if (opts.listen !== false) {
+    // A worker-only process still answers /health and /ready for its orchestrator.
+    const app = config.roles.gateway ? createGateway({
       pool,
       registry,
       service,
@@ -89,7 +93,7 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
       jwtIssuer: config.jwtIssuer,
       maxBodyBytes: config.maxBodyBytes,
       sseHeartbeatMs: config.sseHeartbeatMs,
-    });
+    }) : healthOnlyApp(pool, events);
     server = http.createServer(app);
     server.keepAliveTimeout = 65_000;
     await new Promise<void>((resolve, reject) => {
@@ -112,4 +116,11 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
     await pool.end();
   };
   return { config, pool, registry, service, queues, events, reconciler, workers, server, url, log, stop };
+}
+
+function healthOnlyApp(pool: Pool, events: RedisEventBus): express.Express {
+  const app = express();
+  app.disable("x-powered-by");
+  mountHealth(app, pool, () => events.ping());
+  return app;
 }

@@ -14,6 +14,8 @@ export interface Config {
   jwtIssuer: string | undefined;
   operatorToken: string | undefined;
   workerConcurrency: number;
+  /** BullMQ key prefix; braces make it a Redis Cluster hash tag. */
+  queuePrefix: string;
   /** Run gateway and workers in one process (npm start) or only one of them. */
   roles: { gateway: boolean; worker: boolean };
   /** Agents whose queues this process works; all four by default. */
@@ -95,6 +97,7 @@ export function loadConfig(env: Env = process.env): Config {
     jwtIssuer: env.A2A_JWT_ISSUER || undefined,
     operatorToken: env.OPS_TOKEN || undefined,
     workerConcurrency: int("WORKER_CONCURRENCY", 32, 1, 1000),
+    queuePrefix: env.QUEUE_PREFIX || "{dealscale}",
     roles: { gateway: roleNames.includes("gateway"), worker: roleNames.includes("worker") },
     workerAgents: env.WORKER_AGENTS ? env.WORKER_AGENTS.split(",").map((s) => s.trim()).filter(Boolean) : undefined,
     agentPlugins: (env.AGENT_PLUGINS || "").split(",").map((s) => s.trim()).filter(Boolean),

@@ -12,7 +12,7 @@ import { appendAnonymousAudit } from "../tasks/audit";
 import { ServiceError, isConnectionError } from "../tasks/errors";
 import { AuthError, SCOPES, requireScope, verifyBearer } from "./auth";
 import { streamTask } from "./sse";
-import { probeReadiness } from "../ops/health";
+import { mountHealth } from "../ops/health";
 
 export interface GatewayDeps {
   pool: Pool;
@@ -33,13 +33,7 @@ export function createGateway(deps: GatewayDeps): express.Express {
   app.disable("x-powered-by");
   app.set("trust proxy", "loopback");
 
-  app.get("/health", (_req, res) => {
-    res.json({ status: "ok" });
-  });
-  app.get("/ready", async (_req, res) => {
-    const r = await probeReadiness(deps.pool, () => deps.events.ping());
-    res.status(r.ready ? 200 : 503).json(r);
-  });
+  mountHealth(app, deps.pool, () => deps.events.ping());
 
   app.use(express.json({ limit: deps.maxBodyBytes, strict: true, type: ["application/json", "application/*+json"] }));
 

@@ -1,4 +1,5 @@
 /** Readiness: the process is ready only when Postgres and Redis both answer, each within a bound. */
+import type { Router } from "express";
 import type { Pool } from "pg";
 
 const within = <T>(p: Promise<T>, ms: number) =>
@@ -11,4 +12,15 @@ export async function probeReadiness(pool: Pool, pingRedis: () => Promise<boolea
     redis: redis.status === "fulfilled" && redis.value ? "ok" : `down: ${redis.status === "rejected" ? (redis.reason as Error).message : "no PONG"}`,
   };
   return { ready: checks.postgres === "ok" && checks.redis === "ok", checks };
+}
+
+/** /health (the process is up) and /ready (its dependencies answer), for the gateway and workers alike. */
+export function mountHealth(app: Router, pool: Pool, pingRedis: () => Promise<boolean>): void {
+  app.get("/health", (_req, res) => {
+    res.json({ status: "ok" });
+  });
+  app.get("/ready", async (_req, res) => {
+    const r = await probeReadiness(pool, pingRedis);
+    res.status(r.ready ? 200 : 503).json(r);
+  });
 }

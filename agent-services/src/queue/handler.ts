@@ -44,3 +44,13 @@ export class TaskError extends Error {
     this.name = "TaskError";
   }
 }
+
+/** Recognises a TaskError also from plugins that build their own (name "TaskError", a code). */
+export function asTaskError(e: unknown): TaskError | undefined {
+  if (e instanceof TaskError) return e;
+  const err = e as { name?: unknown; code?: unknown; message?: unknown; options?: TaskError["options"] };
+  if (err?.name === "TaskError" && typeof err.code === "string") {
+    return new TaskError(err.code, String(err.message ?? ""), err.options ?? {});
+  }
+  return undefined;
+}

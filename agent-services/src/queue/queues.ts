@@ -5,8 +5,6 @@
 import { Queue, type JobsOptions } from "bullmq";
 import Redis from "ioredis";
 
-export const QUEUE_PREFIX = "{dealscale}";
-
 export const queueName = (agentId: string) => `agent-${agentId}`;
 
 export interface TaskJobData {
@@ -17,6 +15,7 @@ export interface TaskJobData {
 }
 
 export interface QueueSettings {
+  prefix: string;
   attempts: number;
   backoffMs: number;
 }
@@ -38,7 +37,7 @@ export class TaskQueues {
   queue(agentId: string): Queue<TaskJobData> {
     let q = this.queues.get(agentId);
     if (!q) {
-      q = new Queue<TaskJobData>(queueName(agentId), { connection: this.connection, prefix: QUEUE_PREFIX });
+      q = new Queue<TaskJobData>(queueName(agentId), { connection: this.connection, prefix: this.settings.prefix });
       q.on("error", () => undefined);
       this.queues.set(agentId, q);
     }

@@ -15,10 +15,11 @@ import { withTenant } from "../store/tenant-tx";
 import * as store from "../tasks/task-store";
 import type { TaskService } from "../tasks/task-service";
 import type { RedisEventBus } from "../tasks/event-bus";
-import { QUEUE_PREFIX, queueName, type TaskJobData } from "./queues";
-import { TaskError, type CapabilityHandler, type HandlerContext } from "./handler";
+import { queueName, type TaskJobData } from "./queues";
+import { asTaskError, type CapabilityHandler, type HandlerContext } from "./handler";
 
 export interface WorkerSettings {
+  prefix: string;
   concurrency: number;
   lockMs: number;
 }
@@ -49,7 +50,7 @@ export class WorkerRuntime {
     for (const agentId of agentIds) {
       const worker = new Worker<TaskJobData>(queueName(agentId), (job) => this.process(job), {
         connection: this.connection,
-        prefix: QUEUE_PREFIX,
+        prefix: this.settings.prefix,
         concurrency: this.settings.concurrency,
         lockDuration: this.settings.lockMs,
         stalledInterval: this.settings.lockMs,
@@ -146,7 +147,7 @@ export class WorkerRuntime {
         return;
       }
       const err = e as Error;
-      const taskError = e instanceof TaskError ? e : undefined;
+      const taskError = asTaskError(e);
       const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       const retryable = cap.capability.retryable !== false && (taskError ? taskError.options.retryable === true : true);
       if (retryable && !lastAttempt) {

@@ -1,0 +1,164 @@
+import { startTestStack, readSse, type TestStack } from "./support/harness";
+import { tenantBalance } from "../src/tasks/tenants";
+
+let t: TestStack;
+let tenant: string;
+let token: string;
+const A = "test-agent";
+
+beforeAll(async () => {
+  t = await startTestStack();
+  tenant = await t.tenant(1000);
+  token = t.token(tenant);
+});
+afterAll(async () => t?.close());
+
+const create = (body: unknown, tok = token) => t.request("POST", `/agents/${A}/tasks`, { token: tok, body });
+const ledger = async (taskId: string) =>
+  (await t.owner.query("SELECT kind, amount_milli::int AS amount FROM credit_ledger WHERE task_id = $1 ORDER BY kind", [taskId])).rows;
+
+test("a task is created (202), run by a worker, completed and charged what it used", async () => {
+  const before = await tenantBalance(t.owner, tenant);
+  const res = await create({ type: "echo", inputs: { leadIds: ["a", "b", "c"], message: "hi" } });
+  expect(res.status).toBe(202);
+  expect(res.body).toMatchObject({ status: "submitted", creditsReserved: 1.5 });
+  expect(res.headers.get("location")).toBe(`/agents/${A}/tasks/${res.body.taskId}`);
+  const done = await t.waitForStatus(token, A, res.body.taskId, ["completed"]);
+  expect(done).toMatchObject({ outputs: { echoed: { message: "hi" } }, creditsReserved: 1.5, creditsUsed: 1, progress: 100, error: null });
+  for (const k of ["taskId", "status", "progress", "inputs", "outputs", "error", "creditsReserved", "creditsUsed", "createdAt", "updatedAt", "completedAt"]) {
+    expect(done).toHaveProperty(k);
+  }
+  expect(await ledger(res.body.taskId)).toEqual([
+    { kind: "charge", amount: 1000 },
+    { kind: "release", amount: 500 },
+    { kind: "reserve", amount: 1500 },
+  ]);
+  expect(await tenantBalance(t.owner, tenant)).toBe(before! - 1);
+});
+
+test("a capability without a handler fails as not implemented and gives the credits back", async () => {
+  const before = await tenantBalance(t.owner, tenant);
+  const res = await create({ type: "unimplemented", inputs: {} });
+  const done = await t.waitForStatus(token, A, res.body.taskId, ["failed"]);
+  expect(done.error).toMatchObject({ code: "not_implemented" });
+  expect(done.error.message).toMatch(/not implemented yet/);
+  expect(done.creditsUsed).toBe(0);
+  expect(await tenantBalance(t.owner, tenant)).toBe(before);
+  expect((await ledger(res.body.taskId)).map((r) => r.kind)).toEqual(["release", "reserve"]);
+});
+
+test("a non-retryable failure charges only the partial cost the capability declares", async () => {
+  const before = await tenantBalance(t.owner, tenant);
+  const res = await create({ type: "fail", inputs: { used: 0.5 } });
+  const done = await t.waitForStatus(token, A, res.body.taskId, ["failed"]);
+  expect(done.error).toEqual({ code: "boom", message: "the test capability failed on purpose" });
+  expect(done.creditsUsed).toBe(0.5);
+  expect(await tenantBalance(t.owner, tenant)).toBe(before! - 0.5);
+});
+
+test("a retryable error goes back to BullMQ and the task completes once, charged once", async () => {
+  const res = await create({ type: "flaky", inputs: { key: res0(), failTimes: 2 } });
+  const done = await t.waitForStatus(token, A, res.body.taskId, ["completed"]);
+  expect(done.outputs).toEqual({ attempts: 3 });
+  expect((await ledger(res.body.taskId)).filter((r) => r.kind === "charge")).toHaveLength(1);
+  const audit = await t.owner.query("SELECT event_type FROM audit_logs WHERE task_id = $1 ORDER BY seq", [res.body.taskId]);
+  expect(audit.rows.map((r) => r.event_type)).toEqual(["task_created", "task_completed"]);
+});
+
+test("outputs that break the capability's schema fail the task instead of completing it", async () => {
+  const res = await create({ type: "badOutput", inputs: {} });
+  const done = await t.waitForStatus(token, A, res.body.taskId, ["failed"]);
+  expect(done.error.code).toBe("invalid_output");
+});
+
+test("a run past the capability's SLA ends in timeout, aborts the handler and releases the credits", async () => {
+  const before = await tenantBalance(t.owner, tenant);
+  const res = await create({ type: "tight", inputs: { ms: 5000 } });
+  const done = await t.waitForStatus(token, A, res.body.taskId, ["timeout"], 10_000);
+  expect(done.error.code).toBe("timeout");
+  expect(Date.parse(done.completedAt) - Date.parse(done.startedAt)).toBeLessThan(3000);
+  expect(await tenantBalance(t.owner, tenant)).toBe(before);
+});
+
+test("the same idempotencyKey returns the first task, reserved once", async () => {
+  const body = { type: "noop", inputs: { n: 1 }, idempotencyKey: "order-42" };
+  const [a, b] = await Promise.all([create(body), create(body)]);
+  expect(a.status).toBe(202);
+  expect(b.status).toBe(202);
+  expect(b.body.taskId).toBe(a.body.taskId);
+  const replayed = [a, b].filter((r) => r.headers.get("idempotent-replayed") === "true");
+  expect(replayed).toHaveLength(1);
+  const reserves = await t.owner.query("SELECT count(*)::int AS n FROM credit_ledger WHERE task_id = $1 AND kind = 'reserve'", [a.body.taskId]);
+  expect(reserves.rows[0].n).toBe(1);
+  const other = await create({ ...body, inputs: { n: 2 } });
+  expect(other.status).toBe(409);
+  expect(other.body.error.code).toBe("idempotency_key_reused");
+});
+
+test("tasks are listed newest first, filtered by status, paginated by cursor", async () => {
+  const fresh = await t.tenant(100);
+  const tok = t.token(fresh);
+  const ids: string[] = [];
+  for (let i = 0; i < 5; i++) ids.push((await create({ type: "noop", inputs: { n: i } }, tok)).body.taskId);
+  for (const id of ids) await t.waitForStatus(tok, A, id, ["completed"]);
+  const unimpl = (await create({ type: "unimplemented", inputs: {} }, tok)).body.taskId;
+  await t.waitForStatus(tok, A, unimpl, ["failed"]);
+
+  const page1 = await t.request("GET", `/agents/${A}/tasks?status=completed&limit=2`, { token: tok });
+  expect(page1.status).toBe(200);
+  expect(page1.body.tasks.map((x: any) => x.taskId)).toEqual([ids[4], ids[3]]);
+  const page2 = await t.request("GET", `/agents/${A}/tasks?status=completed&limit=2&cursor=${page1.body.nextCursor}`, { token: tok });
+  expect(page2.body.tasks.map((x: any) => x.taskId)).toEqual([ids[2], ids[1]]);
+  const page3 = await t.request("GET", `/agents/${A}/tasks?status=completed&limit=2&cursor=${page2.body.nextCursor}`, { token: tok });
+  expect(page3.body.tasks.map((x: any) => x.taskId)).toEqual([ids[0]]);
+  expect(page3.body.nextCursor).toBeNull();
+  const failed = await t.request("GET", `/agents/${A}/tasks?status=failed`, { token: tok });
+  expect(failed.body.tasks.map((x: any) => x.taskId)).toEqual([unimpl]);
+  expect((await t.request("GET", `/agents/${A}/tasks?status=bogus`, { token: tok })).status).toBe(400);
+  expect((await t.request("GET", `/agents/${A}/tasks?cursor=zzz`, { token: tok })).status).toBe(400);
+});
+
+test("SSE sends the current state, then progress and status events, and closes on a terminal state", async () => {
+  const res = await create({ type: "slow", inputs: { ms: 600, steps: 3 } });
+  const stream = await fetch(`${t.url}/agents/${A}/tasks/${res.body.taskId}/stream`, { headers: { authorization: `Bearer ${token}` } });
+  expect(stream.status).toBe(200);
+  expect(stream.headers.get("content-type")).toMatch(/text\/event-stream/);
+  const events = (await readSse(stream)).filter((e) => !e.comment);
+  expect(events[0].event).toBe("state");
+  const kinds = events.map((e) => `${e.event}:${JSON.parse(e.data).status ?? JSON.parse(e.data).progress}`);
+  expect(kinds).toEqual(expect.arrayContaining(["progress:33", "progress:67", "progress:100", "status:completed"]));
+  expect(events[events.length - 1].event).toBe("status");
+  const ids = events.map((e) => Number(e.id));
+  expect([...ids].sort((x, y) => x - y)).toEqual(ids);
+});
+
+test("an SSE client reconnecting with Last-Event-ID gets exactly the events it missed", async () => {
+  const res = await create({ type: "slow", inputs: { ms: 900, steps: 3 } });
+  const url = `${t.url}/agents/${A}/tasks/${res.body.taskId}/stream`;
+  const first = await readSse(await fetch(url, { headers: { authorization: `Bearer ${token}` } }), (ev) => ev.some((e) => e.event === "progress"));
+  const lastSeen = first.filter((e) => e.id).pop()!;
+  await t.waitForStatus(token, A, res.body.taskId, ["completed"]);
+  const replay = (await readSse(await fetch(url, { headers: { authorization: `Bearer ${token}`, "Last-Event-ID": lastSeen.id! } }))).filter((e) => !e.comment);
+  const all = await t.owner.query("SELECT id::text FROM task_events WHERE task_id = $1 AND id > $2 ORDER BY id", [res.body.taskId, lastSeen.id]);
+  expect(replay.map((e) => e.id)).toEqual(all.rows.map((r) => r.id));
+  expect(replay.some((e) => e.event === "state")).toBe(false);
+  expect(JSON.parse(replay[replay.length - 1].data).status).toBe("completed");
+});
+
+test("the SSE heartbeat keeps a quiet stream alive", async () => {
+  const hb = await startTestStack({ SSE_HEARTBEAT_MS: "150" });
+  try {
+    const ten = await hb.tenant(10);
+    const tok = hb.token(ten);
+    const res = await hb.request("POST", `/agents/${A}/tasks`, { token: tok, body: { type: "slow", inputs: { ms: 700, steps: 1 } } });
+    const events = await readSse(await fetch(`${hb.url}/agents/${A}/tasks/${res.body.taskId}/stream`, { headers: { authorization: `Bearer ${tok}` } }));
+    expect(events.filter((e) => e.comment).length).toBeGreaterThanOrEqual(2);
+  } finally {
+    await hb.close();
+  }
+});
+
+let counter = 0;
+function res0() {
+  return `flaky-${process.pid}-${Date.now()}-${counter++}`;
+}
