@@ -32,7 +32,8 @@ export interface Stack {
   server?: http.Server;
   url?: string;
   log: pino.Logger;
-  stop(): Promise<void>;
+  /** Stops everything; running handlers get `graceMs` to finish before they are aborted. */
+  stop(graceMs?: number): Promise<void>;
 }
 
 export function agentModules(config: Config): AgentModule[] {
@@ -104,13 +105,13 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
     url = `http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${port}`;
   }
 
-  const stop = async () => {
+  const stop = async (graceMs = 10_000) => {
     if (server) {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server!.close(() => resolve()));
     }
     await reconciler.stop();
-    await workers?.close();
+    await workers?.close(graceMs);
     await queues.close();
     await events.close();
     await pool.end();

@@ -20,6 +20,16 @@ export interface QueueSettings {
   backoffMs: number;
 }
 
+const ENQUEUE_TIMEOUT_MS = 2000;
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: Redis did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** Priority 10 is the most urgent; BullMQ runs lower numbers first. */
 export const bullPriority = (priority: number) => 11 - priority;
 
@@ -56,7 +66,8 @@ export class TaskQueues {
   }
 
   async enqueue(data: TaskJobData, priority: number): Promise<void> {
-    await this.queue(data.agentId).add(data.type, data, this.jobOptions(data.taskId, priority));
+    // BullMQ waits for a connection that may never come; a create must not hang on it.
+    await withTimeout(this.queue(data.agentId).add(data.type, data, this.jobOptions(data.taskId, priority)), ENQUEUE_TIMEOUT_MS, "enqueue");
   }
 
   /**

@@ -24,7 +24,7 @@ export interface WorkerSettings {
   lockMs: number;
 }
 
-type AbortKind = { kind: "cancelled" | "timeout" };
+type AbortKind = { kind: "cancelled" | "timeout" | "shutdown" };
 
 export class WorkerRuntime {
   private readonly workers: Worker<TaskJobData>[] = [];
@@ -62,9 +62,16 @@ export class WorkerRuntime {
     }
   }
 
-  /** Aborts running handlers' waits and closes the workers; unfinished jobs run again elsewhere. */
-  async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.close()));
+  /**
+   * Stops taking jobs and gives running ones `graceMs` to finish; then aborts them, so their jobs
+   * fail this attempt and run again on another worker (handlers are idempotent per task).
+   */
+  async close(graceMs = 10_000): Promise<void> {
+    const closing = Promise.all(this.workers.map((w) => w.close()));
+    const grace = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+    await Promise.race([closing, grace]);
+    for (const controller of this.running.values()) controller.abort({ kind: "shutdown" } satisfies AbortKind);
+    await closing;
     this.connection.disconnect();
   }
 
@@ -136,6 +143,7 @@ export class WorkerRuntime {
       const durationMs = Date.now() - startedAt;
       if (controller.signal.aborted) {
         const reason = controller.signal.reason as AbortKind;
+        if (reason?.kind === "shutdown") throw new Error("worker shut down mid-task; the job runs again");
         if (reason?.kind === "timeout") {
           await this.service.finish(tenantId, taskId, {
             status: "timeout",

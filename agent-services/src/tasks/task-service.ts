@@ -200,7 +200,8 @@ export class TaskService {
     });
     this.events.publish(row.event).catch(() => undefined);
     this.events.publishCancel(taskId, reason).catch(() => undefined);
-    this.queues.remove(agentId, taskId).catch(() => undefined);
+    // Best effort: a job left behind finds its task cancelled and is dropped by the worker.
+    await this.queues.remove(agentId, taskId).catch(() => undefined);
     return store.toView(row.task);
   }
 

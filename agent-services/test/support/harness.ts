@@ -121,7 +121,7 @@ export async function startTestStack(extraEnv: Record<string, string> = {}): Pro
       throw new Error(`task ${taskId} did not reach ${statuses.join("/")} in ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
     },
     async close() {
-      await stack.stop();
+      await stack.stop(0);
       await owner.end();
       await app.end();
       await dropDatabase(config.databaseUrl);
