@@ -12,7 +12,6 @@ import type { Logger as Pino } from "pino";
 import type { AgentRegistry } from "../protocol/registry";
 import { creditsToMilli } from "../protocol/credits";
 import { withTenant } from "../store/tenant-tx";
-import * as store from "../tasks/task-store";
 import type { TaskService } from "../tasks/task-service";
 import type { RedisEventBus } from "../tasks/event-bus";
 import { queueName, type TaskJobData } from "./queues";
@@ -84,18 +83,12 @@ export class WorkerRuntime {
       return;
     }
 
-    const started = await withTenant(this.pool, tenantId, async (tx) => {
-      const row = await store.transition(tx, taskId, "working");
-      if (!row) return null;
-      const event = await store.insertEvent(tx, taskId, "status", { status: "working", progress: row.progress, attempt: row.attempts });
-      return { row, event };
-    });
+    const started = await this.service.start(tenantId, taskId);
     if (!started) {
       log.info("task is no longer runnable (cancelled or finished); job dropped");
       return;
     }
-    this.events.publish(started.event).catch(() => undefined);
-    const task = started.row;
+    const task = started;
     const reserved = BigInt(task.credits_reserved_milli);
 
     const handler = this.handlers.get(agentId)?.[type];
@@ -178,12 +171,7 @@ export class WorkerRuntime {
   }
 
   private async progress(tenantId: string, taskId: string, pct: number, message?: string): Promise<void> {
-    const percent = Math.max(0, Math.min(100, Math.round(pct)));
-    const event = await withTenant(this.pool, tenantId, async (tx) => {
-      if (!(await store.setProgress(tx, taskId, percent, message ?? null))) return null;
-      return store.insertEvent(tx, taskId, "progress", { progress: percent, ...(message ? { message } : {}) });
-    });
-    if (event) this.events.publish(event).catch(() => undefined);
+    await this.service.progress(tenantId, taskId, Math.max(0, Math.min(100, Math.round(pct))), message ?? null);
   }
 }
 

@@ -1,7 +1,8 @@
 /**
- * The task service: create, get, list, cancel and finish tasks. One service behind both faces (REST
- * now, A2A later). Each state change is one tenant transaction {transition, credits, event, audit};
- * the event is published and the job enqueued only after the commit.
+ * The task service: create, get, list, start, report progress, finish and cancel tasks. One service
+ * behind both faces (REST now, A2A later). Each state change is one statement {transition, credits,
+ * event, audit} run through the tenant's group commit; the event is published and the job enqueued
+ * only after the commit.
  */
 import { randomUUID } from "node:crypto";
 import type { Pool } from "pg";
@@ -9,7 +10,8 @@ import type { AgentRegistry, RegisteredCapability } from "../protocol/registry";
 import { estimateCostMilli } from "../protocol/agent-card";
 import { milliToCredits } from "../protocol/credits";
 import { isTaskState, type TaskState } from "../protocol/task-states";
-import { withTenant, isUuid, type TenantTx } from "../store/tenant-tx";
+import { withTenant, isUuid } from "../store/tenant-tx";
+import { TenantBatcher } from "../store/tenant-batcher";
 import * as store from "./task-store";
 import { appendAudit, type AuditEventType } from "./audit";
 import { ServiceError, conflict, forbidden, insufficientCredits, invalidInput, notFound } from "./errors";
@@ -48,14 +50,25 @@ const AUDIT_FOR: Record<Outcome["status"], AuditEventType> = {
   cancelled: "task_cancelled",
 };
 
+/** Another request with the same idempotency key committed between our lookup and our insert. */
+class IdempotencyRace extends ServiceError {
+  constructor() {
+    super(409, "idempotency_conflict", "a concurrent request with the same idempotencyKey is in flight; retry it");
+  }
+}
+
 export class TaskService {
+  private readonly batcher: TenantBatcher;
+
   constructor(
     private readonly pool: Pool,
     private readonly registry: AgentRegistry,
     private readonly queues: TaskQueues,
     private readonly events: RedisEventBus,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.batcher = new TenantBatcher(pool);
+  }
 
   capabilityOf(agentId: string, type: string): RegisteredCapability {
     const card = this.registry.card(agentId);
@@ -73,13 +86,14 @@ export class TaskService {
     }
     if (body === null || typeof body !== "object" || Array.isArray(body)) throw invalidInput("request body must be a JSON object", { errors: [{ path: "/", message: "must be object" }] });
     if (typeof body.type !== "string" || !body.type) throw invalidInput("type is required", { errors: [{ path: "/type", message: "must be a capability name" }] });
-    const cap = this.capabilityOf(agentId, body.type);
+    const type = body.type;
+    const cap = this.capabilityOf(agentId, type);
     const inputs = body.inputs === undefined ? {} : body.inputs;
     if (inputs === null || typeof inputs !== "object" || Array.isArray(inputs)) {
       throw invalidInput("inputs must be an object", { errors: [{ path: "/inputs", message: "must be object" }] });
     }
     const priority = body.priority === undefined ? 5 : body.priority;
-    if (!Number.isInteger(priority) || (priority as number) < 1 || (priority as number) > 10) {
+    if (typeof priority !== "number" || !Number.isInteger(priority) || priority < 1 || priority > 10) {
       throw invalidInput("priority must be an integer from 1 to 10", { errors: [{ path: "/priority", message: "must be integer 1..10" }] });
     }
     const key = body.idempotencyKey;
@@ -97,59 +111,52 @@ export class TaskService {
     }
     const schemaIssues = cap.validateInputs(inputs);
     if (schemaIssues.length) {
-      throw invalidInput(`inputs do not match the ${body.type} schema: ${schemaIssues[0].path} ${schemaIssues[0].message}`, {
+      throw invalidInput(`inputs do not match the ${type} schema: ${schemaIssues[0].path} ${schemaIssues[0].message}`, {
         errors: schemaIssues.map((i) => ({ ...i, path: `/inputs${i.path === "/" ? "" : i.path}` })),
       });
     }
 
     const cost = estimateCostMilli(cap.capability, inputs as Record<string, unknown>);
-    const inputHash = store.hashJson(inputs);
-    const taskId = randomUUID();
-    const result = await withTenant(this.pool, caller.tenantId, async (tx) => {
-      const { row, created } = await store.insertTask(tx, {
-        id: taskId,
-        agentId,
-        type: body.type as string,
-        priority: priority as number,
-        inputs: inputs as Record<string, unknown>,
-        idempotencyKey: (key as string | undefined) ?? null,
-        reservedMilli: cost,
-        callingAgent: caller.agentId,
-        callbackUrl: (callbackUrl as string | undefined) ?? null,
-      });
-      if (!created) {
-        if (row.type !== body.type || store.hashJson(row.inputs) !== inputHash) {
-          throw new ServiceError(409, "idempotency_key_reused", "idempotencyKey was already used for a different request", { taskId: row.id });
-        }
-        return { row, created, event: null };
-      }
-      const reserved = await store.reserveCredits(tx, taskId, cost);
-      if (!reserved.ok) throw insufficientCredits(milliToCredits(cost), milliToCredits(reserved.balance));
-      const event = await store.insertEvent(tx, taskId, "status", { status: "submitted", progress: 0 });
-      await appendAudit(tx, {
-        eventType: "task_created",
-        callingAgent: caller.agentId,
-        targetAgent: agentId,
-        taskId,
-        ip: caller.ip,
-        userAgent: caller.userAgent,
-        inputHash,
-        creditsMilli: cost,
-        details: { type: body.type, priority },
-      });
-      return { row, created, event };
+    const newTask: store.NewTask = {
+      id: randomUUID(),
+      agentId,
+      type,
+      priority,
+      inputs: inputs as Record<string, unknown>,
+      idempotencyKey: (key as string | undefined) ?? null,
+      reservedMilli: cost,
+      callingAgent: caller.agentId,
+      callbackUrl: (callbackUrl as string | undefined) ?? null,
+      ip: caller.ip ?? null,
+      userAgent: caller.userAgent ?? null,
+    };
+    const outcome = await this.batcher.run(caller.tenantId, async (tx) => {
+      const o = await store.createTaskRow(tx, newTask);
+      // A reservation without its task must not commit: roll back and let the key's owner win.
+      if (o.kind === "race") throw new IdempotencyRace();
+      return o;
     });
 
-    if (result.created) {
-      try {
-        await this.queues.enqueue({ taskId, tenantId: caller.tenantId, agentId, type: body.type }, priority as number);
-      } catch (e) {
-        // The task is committed; the reconciler enqueues it once Redis answers again.
-        this.log.warn({ taskId, err: (e as Error).message }, "enqueue failed; the reconciler will retry");
-      }
-      if (result.event) this.events.publish(result.event).catch(() => undefined);
+    switch (outcome.kind) {
+      case "insufficient":
+        throw insufficientCredits(milliToCredits(cost), milliToCredits(outcome.balance));
+      case "existing":
+        if (!outcome.sameRequest) {
+          throw new ServiceError(409, "idempotency_key_reused", "idempotencyKey was already used for a different request", { taskId: outcome.row.id });
+        }
+        return { task: store.toView(outcome.row), created: false };
+      case "created":
+        try {
+          await this.queues.enqueue({ taskId: newTask.id, tenantId: caller.tenantId, agentId, type }, priority);
+        } catch (e) {
+          // The task is committed; the reconciler enqueues it once Redis answers again.
+          this.log.warn({ taskId: newTask.id, err: (e as Error).message }, "enqueue failed; the reconciler will retry");
+        }
+        this.events.publish(outcome.event).catch(() => undefined);
+        return { task: store.toView(outcome.row), created: true };
+      default:
+        throw new IdempotencyRace();
     }
-    return { task: store.toView(result.row), created: result.created };
   }
 
   async getTask(caller: Caller, agentId: string, taskId: string): Promise<store.TaskView> {
@@ -188,63 +195,53 @@ export class TaskService {
   async cancelTask(caller: Caller, agentId: string, taskId: string, reason = "cancelled by request"): Promise<store.TaskView> {
     this.requireAgent(agentId);
     if (!isUuid(taskId)) throw notFound(`task "${taskId}"`);
-    const row = await withTenant(this.pool, caller.tenantId, async (tx) => {
-      const current = await store.getTask(tx, agentId, taskId);
-      if (!current) throw notFound(`task "${taskId}"`);
-      const finished = await this.finishInTx(tx, current.id, { status: "cancelled", error: { code: "cancelled", message: reason } }, caller.agentId);
-      if (!finished) {
-        const now = await store.getTask(tx, agentId, taskId);
-        throw conflict(`task is ${now?.status} and can no longer be cancelled`, { status: now?.status });
-      }
-      return finished;
-    });
-    this.events.publish(row.event).catch(() => undefined);
+    const finished = await this.finishAs(caller.tenantId, taskId, { status: "cancelled", error: { code: "cancelled", message: reason } }, { callingAgent: caller.agentId, agentId });
+    if (!finished) {
+      const now = await withTenant(this.pool, caller.tenantId, (tx) => store.getTask(tx, agentId, taskId));
+      if (!now) throw notFound(`task "${taskId}"`);
+      throw conflict(`task is ${now.status} and can no longer be cancelled`, { status: now.status });
+    }
     this.events.publishCancel(taskId, reason).catch(() => undefined);
     // Best effort: a job left behind finds its task cancelled and is dropped by the worker.
     await this.queues.remove(agentId, taskId).catch(() => undefined);
-    return store.toView(row.task);
+    return store.toView(finished);
+  }
+
+  /** Worker: takes the task to working; null when it was cancelled or finished meanwhile. */
+  async start(tenantId: string, taskId: string): Promise<store.TaskRow | null> {
+    const r = await this.batcher.run(tenantId, (tx) => store.startTask(tx, taskId));
+    if (r) this.events.publish(r.event).catch(() => undefined);
+    return r?.row ?? null;
+  }
+
+  async progress(tenantId: string, taskId: string, percent: number, message: string | null): Promise<void> {
+    const event = await this.batcher.run(tenantId, (tx) => store.recordProgress(tx, taskId, percent, message));
+    if (event) this.events.publish(event).catch(() => undefined);
   }
 
   /**
-   * Finishes a task for the worker, the SLA sweeper or cancel: null when the task was no longer in a
-   * state that allows it (e.g. a late result after a cancel), so nothing is charged twice.
+   * Finishes a task for the worker or the SLA sweeper: null when the task was no longer in a state
+   * that allows it (e.g. a late result after a cancel), so nothing is charged twice.
    */
   async finish(tenantId: string, taskId: string, outcome: Outcome): Promise<store.TaskRow | null> {
-    const result = await withTenant(this.pool, tenantId, (tx) => this.finishInTx(tx, taskId, outcome, null));
-    if (result) this.events.publish(result.event).catch(() => undefined);
-    return result?.task ?? null;
+    return this.finishAs(tenantId, taskId, outcome, {});
   }
 
-  private async finishInTx(tx: TenantTx, taskId: string, outcome: Outcome, callingAgent: string | null): Promise<{ task: store.TaskRow; event: store.TaskEvent } | null> {
-    const used = outcome.creditsUsedMilli ?? 0n;
-    const task = await store.transition(tx, taskId, outcome.status, {
-      outputs: outcome.status === "completed" ? outcome.outputs : undefined,
-      error: outcome.status === "completed" ? undefined : outcome.error,
-      creditsUsedMilli: used,
-      progress: outcome.status === "completed" ? 100 : undefined,
-    });
-    if (!task) return null;
-    const reserved = BigInt(task.credits_reserved_milli);
-    const charged = used > reserved ? reserved : used;
-    await store.settleCredits(tx, taskId, reserved, charged);
-    if (charged !== used) task.credits_used_milli = charged.toString();
-    const event = await store.insertEvent(tx, taskId, "status", {
-      status: task.status,
-      progress: task.progress,
-      ...(outcome.status === "completed" ? {} : { error: outcome.error }),
-    });
-    await appendAudit(tx, {
-      eventType: AUDIT_FOR[outcome.status],
-      callingAgent: callingAgent ?? task.calling_agent,
-      targetAgent: task.agent_id,
-      taskId,
-      inputHash: store.hashJson(task.inputs),
-      outputHash: outcome.status === "completed" ? store.hashJson(outcome.outputs) : null,
-      durationMs: outcome.durationMs ?? null,
-      creditsMilli: charged,
-      error: outcome.status === "completed" ? null : `${outcome.error.code}: ${outcome.error.message}`,
-    });
-    return { task, event };
+  private async finishAs(tenantId: string, taskId: string, outcome: Outcome, who: { callingAgent?: string; agentId?: string }): Promise<store.TaskRow | null> {
+    const r = await this.batcher.run(tenantId, (tx) =>
+      store.finishTask(tx, taskId, {
+        status: outcome.status,
+        outputs: outcome.status === "completed" ? outcome.outputs : undefined,
+        error: outcome.status === "completed" ? undefined : outcome.error,
+        creditsUsedMilli: outcome.creditsUsedMilli ?? 0n,
+        auditEvent: AUDIT_FOR[outcome.status],
+        callingAgent: who.callingAgent,
+        durationMs: outcome.durationMs,
+        agentId: who.agentId,
+      }),
+    );
+    if (r) this.events.publish(r.event).catch(() => undefined);
+    return r?.row ?? null;
   }
 
   async auditRefusal(caller: Caller, agentId: string, eventType: AuditEventType, error: string, details?: Record<string, unknown>): Promise<void> {

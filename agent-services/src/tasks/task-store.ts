@@ -2,8 +2,6 @@
  * SQL for tasks, their events, the credit ledger and the audit log. Every function takes a
  * TenantTx, so row-level security scopes it; state changes go through one guarded UPDATE.
  */
-import { createHash } from "node:crypto";
-import stringify from "safe-stable-stringify";
 import type { TenantTx } from "../store/tenant-tx";
 import { allowedFrom, type TaskState } from "../protocol/task-states";
 import { milliToCredits } from "../protocol/credits";
@@ -82,9 +80,26 @@ export interface TaskEvent {
   createdAt: string;
 }
 
-export function hashJson(value: unknown): string {
-  return createHash("sha256").update(stringify(value) ?? "null").digest("hex");
+/** A task row as to_jsonb() renders it: timestamps as text, bigints as numbers. */
+function rowFromJson(j: Record<string, unknown>): TaskRow {
+  const date = (v: unknown) => (v == null ? null : new Date(v as string));
+  return {
+    ...(j as unknown as TaskRow),
+    credits_reserved_milli: String(j.credits_reserved_milli),
+    credits_used_milli: String(j.credits_used_milli),
+    created_at: date(j.created_at)!,
+    updated_at: date(j.updated_at)!,
+    started_at: date(j.started_at),
+    completed_at: date(j.completed_at),
+  };
 }
+
+function eventFromJson(j: Record<string, unknown>): TaskEvent {
+  return { id: String(j.id), taskId: j.task_id as string, kind: j.kind as TaskEvent["kind"], data: j.data as Record<string, unknown>, createdAt: new Date(j.created_at as string).toISOString() };
+}
+
+/** sha256 of the jsonb rendering, which is canonical (key order, spacing), so equal JSON hashes equally. */
+const JSON_HASH = (expr: string) => `encode(sha256(convert_to((${expr})::text, 'UTF8')), 'hex')`;
 
 export interface NewTask {
   id: string;
@@ -96,117 +111,166 @@ export interface NewTask {
   reservedMilli: bigint;
   callingAgent: string | null;
   callbackUrl: string | null;
+  ip: string | null;
+  userAgent: string | null;
 }
 
-/** Inserts the task, or returns the existing one with the same idempotency key (created=false). */
-export async function insertTask(tx: TenantTx, t: NewTask): Promise<{ row: TaskRow; created: boolean }> {
-  const inserted = await tx.one<TaskRow>(
-    `INSERT INTO tasks (id, tenant_id, agent_id, type, status, priority, inputs, idempotency_key,
-                        credits_reserved_milli, calling_agent, callback_url)
-     VALUES ($1, $2, $3, $4, 'submitted', $5, $6, $7, $8, $9, $10)
-     ON CONFLICT (tenant_id, agent_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-     RETURNING *`,
-    [t.id, tx.tenantId, t.agentId, t.type, t.priority, t.inputs, t.idempotencyKey, t.reservedMilli.toString(), t.callingAgent, t.callbackUrl],
-  );
-  if (inserted) return { row: inserted, created: true };
-  const existing = await tx.one<TaskRow>(
-    "SELECT * FROM tasks WHERE agent_id = $1 AND idempotency_key = $2",
-    [t.agentId, t.idempotencyKey],
-  );
-  if (!existing) throw new Error("idempotency conflict without an existing task");
-  return { row: existing, created: false };
-}
+export type CreateOutcome =
+  | { kind: "created"; row: TaskRow; event: TaskEvent }
+  | { kind: "existing"; row: TaskRow; sameRequest: boolean }
+  | { kind: "insufficient"; balance: bigint }
+  | { kind: "race" };
 
 /**
- * Takes `amount` from the tenant's balance if it is there. The conditional UPDATE locks the tenant
- * row and re-checks the balance after the lock, so concurrent reservations can never overdraw.
- * Returns the balance left, or null with the balance seen when it was short.
+ * Creates a task in one statement: looks up the idempotency key, reserves the cost with a
+ * conditional UPDATE that cannot overdraw (it locks the tenant row and re-checks after the lock),
+ * inserts the task, its reserve ledger row, its first event and its task_created audit row. Nothing
+ * is written unless everything is.
  */
-export async function reserveCredits(tx: TenantTx, taskId: string, amount: bigint): Promise<{ ok: boolean; balance: bigint }> {
-  const row = await tx.one<{ balance: string }>(
-    `WITH t AS (
-       UPDATE tenants SET credits_balance_milli = credits_balance_milli - $1, updated_at = now()
-       WHERE id = $2 AND credits_balance_milli >= $1
+export async function createTaskRow(tx: TenantTx, t: NewTask): Promise<CreateOutcome> {
+  const r = await tx.one<{ created: Record<string, unknown> | null; existing: Record<string, unknown> | null; same: boolean | null; event: Record<string, unknown> | null; reserved: boolean; balance: string }>(
+    `WITH existing AS (
+       SELECT * FROM tasks WHERE $7::text IS NOT NULL AND agent_id = $3 AND idempotency_key = $7::text
+     ), reserve AS (
+       UPDATE tenants SET credits_balance_milli = credits_balance_milli - $8::bigint, updated_at = now()
+       WHERE id = $2 AND credits_balance_milli >= $8::bigint AND NOT EXISTS (SELECT 1 FROM existing)
        RETURNING credits_balance_milli
-     ), l AS (
+     ), ins AS (
+       INSERT INTO tasks (id, tenant_id, agent_id, type, status, priority, inputs, idempotency_key,
+                          credits_reserved_milli, calling_agent, callback_url)
+       SELECT $1, $2, $3, $4, 'submitted', $5, $6::jsonb, $7, $8, $9, $10 FROM reserve
+       ON CONFLICT (tenant_id, agent_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+       RETURNING *
+     ), ledger AS (
        INSERT INTO credit_ledger (tenant_id, task_id, kind, amount_milli)
-       SELECT $2, $3, 'reserve', $1 FROM t WHERE $1::bigint > 0
+       SELECT $2, id, 'reserve', $8 FROM ins WHERE $8::bigint > 0
+     ), ev AS (
+       INSERT INTO task_events (tenant_id, task_id, kind, data)
+       SELECT $2, id, 'status', '{"status": "submitted", "progress": 0}'::jsonb FROM ins
+       RETURNING id, task_id, kind, data, created_at
+     ), aud AS (
+       INSERT INTO audit_logs (tenant_id, seq, event_type, calling_agent, target_agent, task_id, ip, user_agent,
+                               input_hash, credits_milli, details, prev_hash, hash)
+       SELECT $2, 0, 'task_created', $9, $3, id, $11, $12, ${JSON_HASH("$6::jsonb")}, $8,
+              jsonb_build_object('type', $4::text, 'priority', $5::int), '', '' FROM ins
      )
-     SELECT credits_balance_milli AS balance FROM t`,
-    [amount.toString(), tx.tenantId, taskId],
+     SELECT (SELECT to_jsonb(ins) FROM ins) AS created,
+            (SELECT to_jsonb(existing) FROM existing) AS existing,
+            (SELECT existing.type = $4 AND existing.inputs = $6::jsonb FROM existing) AS same,
+            (SELECT to_jsonb(ev) FROM ev) AS event,
+            EXISTS (SELECT 1 FROM reserve) AS reserved,
+            (SELECT credits_balance_milli FROM tenants WHERE id = $2) AS balance`,
+    [t.id, tx.tenantId, t.agentId, t.type, t.priority, JSON.stringify(t.inputs), t.idempotencyKey, t.reservedMilli.toString(), t.callingAgent, t.callbackUrl, t.ip, t.userAgent?.slice(0, 500) ?? null],
   );
-  if (row) return { ok: true, balance: BigInt(row.balance) };
-  const current = await tx.one<{ balance: string }>("SELECT credits_balance_milli AS balance FROM tenants WHERE id = $1", [tx.tenantId]);
-  return { ok: false, balance: BigInt(current?.balance ?? 0) };
+  if (r!.created) return { kind: "created", row: rowFromJson(r!.created), event: eventFromJson(r!.event!) };
+  if (r!.existing) return { kind: "existing", row: rowFromJson(r!.existing), sameRequest: r!.same === true };
+  if (!r!.reserved) return { kind: "insufficient", balance: BigInt(r!.balance ?? 0) };
+  return { kind: "race" };
+}
+
+/** Takes a task to working (a re-run of a stalled job takes it again) and records the event. */
+export async function startTask(tx: TenantTx, taskId: string): Promise<{ row: TaskRow; event: TaskEvent } | null> {
+  const r = await tx.one<{ task: Record<string, unknown> | null; event: Record<string, unknown> | null }>(
+    `WITH t AS (
+       UPDATE tasks SET status = 'working', attempts = attempts + 1, started_at = COALESCE(started_at, now()), updated_at = now()
+       WHERE id = $1 AND status = ANY($2::text[])
+       RETURNING *
+     ), ev AS (
+       INSERT INTO task_events (tenant_id, task_id, kind, data)
+       SELECT tenant_id, id, 'status', jsonb_build_object('status', 'working', 'progress', progress, 'attempt', attempts) FROM t
+       RETURNING id, task_id, kind, data, created_at
+     )
+     SELECT (SELECT to_jsonb(t) FROM t) AS task, (SELECT to_jsonb(ev) FROM ev) AS event`,
+    [taskId, allowedFrom("working")],
+  );
+  return r?.task ? { row: rowFromJson(r.task), event: eventFromJson(r.event!) } : null;
+}
+
+export interface Finish {
+  status: Exclude<TaskState, "submitted" | "working">;
+  outputs?: Record<string, unknown>;
+  error?: { code: string; message: string };
+  /** Charged, capped at the reservation; the rest of the reservation is released. */
+  creditsUsedMilli: bigint;
+  auditEvent: string;
+  callingAgent?: string | null;
+  durationMs?: number | null;
+  /** Only finish the task if it belongs to this agent (requests name the agent in the path). */
+  agentId?: string;
 }
 
 /**
- * Settles a finished task's reservation: charges `usedMilli` and gives the rest back. Ledger rows
- * are unique per (task, kind), so settling twice is refused by the database, not by luck.
+ * Finishes a task in one statement: the guarded transition, charge and release ledger rows, the
+ * released credits back on the balance, the status event and the audit row. Null when the task was
+ * not in a state that may move to `status` (a late result after a cancel): nothing is written then.
  */
-export async function settleCredits(tx: TenantTx, taskId: string, reservedMilli: bigint, usedMilli: bigint): Promise<void> {
-  const used = usedMilli < 0n ? 0n : usedMilli > reservedMilli ? reservedMilli : usedMilli;
-  const release = reservedMilli - used;
-  await tx.query(
-    `WITH l AS (
+export async function finishTask(tx: TenantTx, taskId: string, f: Finish): Promise<{ row: TaskRow; event: TaskEvent } | null> {
+  const used = f.creditsUsedMilli < 0n ? 0n : f.creditsUsedMilli;
+  const r = await tx.one<{ task: Record<string, unknown> | null; event: Record<string, unknown> | null }>(
+    `WITH t AS (
+       UPDATE tasks SET status = $2, outputs = COALESCE($4::jsonb, outputs), error = COALESCE($5::jsonb, error),
+              credits_used_milli = LEAST($6::bigint, credits_reserved_milli),
+              progress = CASE WHEN $2 = 'completed' THEN 100 ELSE progress END,
+              completed_at = now(), updated_at = now()
+       WHERE id = $1 AND status = ANY($3::text[]) AND ($11::text IS NULL OR agent_id = $11::text)
+       RETURNING *
+     ), led AS (
        INSERT INTO credit_ledger (tenant_id, task_id, kind, amount_milli)
-       SELECT $1, $2, k.kind, k.amount FROM (VALUES ('charge', $3::bigint), ('release', $4::bigint)) AS k(kind, amount)
+       SELECT t.tenant_id, t.id, k.kind, k.amount FROM t
+       CROSS JOIN LATERAL (VALUES ('charge', t.credits_used_milli), ('release', t.credits_reserved_milli - t.credits_used_milli)) AS k(kind, amount)
        WHERE k.amount > 0
+     ), refund AS (
+       UPDATE tenants SET credits_balance_milli = credits_balance_milli + (t.credits_reserved_milli - t.credits_used_milli), updated_at = now()
+       FROM t WHERE tenants.id = t.tenant_id AND t.credits_reserved_milli > t.credits_used_milli
+     ), ev AS (
+       INSERT INTO task_events (tenant_id, task_id, kind, data)
+       SELECT t.tenant_id, t.id, 'status', jsonb_build_object('status', t.status, 'progress', t.progress)
+              || CASE WHEN $5::jsonb IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('error', $5::jsonb) END
+       FROM t RETURNING id, task_id, kind, data, created_at
+     ), aud AS (
+       INSERT INTO audit_logs (tenant_id, seq, event_type, calling_agent, target_agent, task_id, input_hash, output_hash,
+                               duration_ms, credits_milli, error, prev_hash, hash)
+       SELECT t.tenant_id, 0, $7, COALESCE($8, t.calling_agent), t.agent_id, t.id, ${JSON_HASH("t.inputs")},
+              CASE WHEN $4::jsonb IS NULL THEN NULL ELSE ${JSON_HASH("$4::jsonb")} END,
+              $9, t.credits_used_milli, $10, '', '' FROM t
      )
-     UPDATE tenants SET credits_balance_milli = credits_balance_milli + $4, updated_at = now()
-     WHERE id = $1 AND $4::bigint > 0`,
-    [tx.tenantId, taskId, used.toString(), release.toString()],
-  );
-}
-
-export interface TransitionPatch {
-  outputs?: Record<string, unknown>;
-  error?: { code: string; message: string; details?: unknown };
-  creditsUsedMilli?: bigint;
-  progress?: number;
-}
-
-/** Moves a task to `to` only from the states the transition table allows; null if it was not there. */
-export async function transition(tx: TenantTx, taskId: string, to: TaskState, patch: TransitionPatch = {}): Promise<TaskRow | null> {
-  const terminal = to !== "working";
-  const row = await tx.one<TaskRow>(
-    `UPDATE tasks SET
-       status = $2,
-       outputs = COALESCE($4, outputs),
-       error = COALESCE($5, error),
-       credits_used_milli = COALESCE($6, credits_used_milli),
-       progress = COALESCE($7, progress),
-       attempts = attempts + CASE WHEN $2 = 'working' THEN 1 ELSE 0 END,
-       started_at = CASE WHEN $2 = 'working' THEN COALESCE(started_at, now()) ELSE started_at END,
-       completed_at = CASE WHEN $8 THEN now() ELSE completed_at END,
-       updated_at = now()
-     WHERE id = $1 AND status = ANY($3::text[])
-     RETURNING *`,
+     SELECT (SELECT to_jsonb(t) FROM t) AS task, (SELECT to_jsonb(ev) FROM ev) AS event`,
     [
       taskId,
-      to,
-      allowedFrom(to),
-      patch.outputs ?? null,
-      patch.error ?? null,
-      patch.creditsUsedMilli?.toString() ?? null,
-      patch.progress ?? null,
-      terminal,
+      f.status,
+      allowedFrom(f.status),
+      f.outputs === undefined ? null : JSON.stringify(f.outputs),
+      f.error === undefined ? null : JSON.stringify(f.error),
+      used.toString(),
+      f.auditEvent,
+      f.callingAgent ?? null,
+      f.durationMs ?? null,
+      f.error ? `${f.error.code}: ${f.error.message}`.slice(0, 2000) : null,
+      f.agentId ?? null,
     ],
   );
-  return row ?? null;
+  return r?.task ? { row: rowFromJson(r.task), event: eventFromJson(r.event!) } : null;
+}
+
+/** Records progress of a working task and its event; null when the task is no longer working. */
+export async function recordProgress(tx: TenantTx, taskId: string, progress: number, message: string | null): Promise<TaskEvent | null> {
+  const r = await tx.one<{ event: Record<string, unknown> | null }>(
+    `WITH t AS (
+       UPDATE tasks SET progress = $2, progress_message = $3, updated_at = now()
+       WHERE id = $1 AND status = 'working' RETURNING tenant_id, id
+     ), ev AS (
+       INSERT INTO task_events (tenant_id, task_id, kind, data)
+       SELECT tenant_id, id, 'progress', jsonb_strip_nulls(jsonb_build_object('progress', $2::int, 'message', $3::text)) FROM t
+       RETURNING id, task_id, kind, data, created_at
+     )
+     SELECT (SELECT to_jsonb(ev) FROM ev) AS event`,
+    [taskId, progress, message],
+  );
+  return r?.event ? eventFromJson(r.event) : null;
 }
 
 export async function getTask(tx: TenantTx, agentId: string, taskId: string): Promise<TaskRow | undefined> {
   return tx.one<TaskRow>("SELECT * FROM tasks WHERE id = $1 AND agent_id = $2", [taskId, agentId]);
-}
-
-export async function setProgress(tx: TenantTx, taskId: string, progress: number, message: string | null): Promise<boolean> {
-  const rows = await tx.query(
-    `UPDATE tasks SET progress = $2, progress_message = $3, updated_at = now()
-     WHERE id = $1 AND status = 'working' RETURNING id`,
-    [taskId, progress, message],
-  );
-  return rows.length > 0;
 }
 
 export interface ListQuery {
@@ -236,14 +300,6 @@ export async function listTasks(tx: TenantTx, q: ListQuery): Promise<ListedTaskR
     `SELECT *, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_ts FROM tasks WHERE ${where.join(" AND ")} ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
     params,
   );
-}
-
-export async function insertEvent(tx: TenantTx, taskId: string, kind: TaskEvent["kind"], data: Record<string, unknown>): Promise<TaskEvent> {
-  const row = await tx.one<{ id: string; created_at: Date }>(
-    "INSERT INTO task_events (tenant_id, task_id, kind, data) VALUES ($1, $2, $3, $4) RETURNING id, created_at",
-    [tx.tenantId, taskId, kind, data],
-  );
-  return { id: String(row!.id), taskId, kind, data, createdAt: row!.created_at.toISOString() };
 }
 
 export async function eventsAfter(tx: TenantTx, taskId: string, afterId: string, limit = 1000): Promise<TaskEvent[]> {
