@@ -279,6 +279,20 @@ describe("403: a valid token without the scope, audited in the token's tenant ch
   });
 });
 
+describe("a correctly signed token for a tenant that does not exist", () => {
+  test("cannot create a task: 403 unknown_tenant, audited in the NULL-tenant chain, nothing written", async () => {
+    const ghost = "6f000000-0000-4000-8000-00000000dead";
+    const userAgent = ua();
+    const res = await t.request("POST", `/agents/${A}/tasks`, { token: t.token(ghost), body: validBody, headers: { "user-agent": userAgent } });
+    expect(res.status).toBe(403);
+    expect(res.body.error.code).toBe("unknown_tenant");
+    expect(await taskCount(ghost)).toBe(0);
+    expect(await auditRows(userAgent)).toEqual([
+      expect.objectContaining({ tenant_id: null, event_type: "unauthorized_access", details: expect.objectContaining({ claimedTenant: ghost }) }),
+    ]);
+  });
+});
+
 describe("no token needed", () => {
   test("/health answers 200 without a token", async () => {
     const res = await t.request("GET", "/health");

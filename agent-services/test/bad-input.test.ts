@@ -17,7 +17,7 @@ import {
   type TestStack,
 } from "./support/harness";
 import { withTenant } from "../src/store/tenant-tx";
-import { insertTask } from "../src/tasks/task-store";
+import { createTaskRow } from "../src/tasks/task-store";
 import { loadConfig, type Config } from "../src/config/config";
 import { createAppPool, createOwnerPool } from "../src/store/database";
 import { AgentRegistry } from "../src/protocol/registry";
@@ -454,7 +454,7 @@ describe("Redis down", () => {
     // A task written straight through the store, so this test does not depend on the create path.
     const taskId = randomUUID();
     await withTenant(appPool, ten, (tx) =>
-      insertTask(tx, { id: taskId, agentId: A, type: "noop", priority: 5, inputs: {}, idempotencyKey: null, reservedMilli: 0n, callingAgent: "caller", callbackUrl: null }),
+      createTaskRow(tx, { id: taskId, agentId: A, type: "noop", priority: 5, inputs: {}, idempotencyKey: null, reservedMilli: 0n, callingAgent: "caller", callbackUrl: null, ip: null, userAgent: null }),
     );
     expect((await gw.request("GET", `/agents/${A}/tasks/${taskId}`, { token: tok })).status).toBe(200);
     const started = Date.now();
@@ -462,6 +462,19 @@ describe("Redis down", () => {
     expect(res.status).toBe(503);
     expect(res.body.error.code).toBe("dependency_unavailable");
     expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  test("a cancel still answers 200 promptly: the task is cancelled in Postgres, the queue cleanup is best effort", async () => {
+    const taskId = randomUUID();
+    await withTenant(appPool, ten, (tx) =>
+      createTaskRow(tx, { id: taskId, agentId: A, type: "noop", priority: 5, inputs: {}, idempotencyKey: null, reservedMilli: 0n, callingAgent: "caller", callbackUrl: null, ip: null, userAgent: null }),
+    );
+    const started = Date.now();
+    const res = await gw.request("POST", `/agents/${A}/tasks/${taskId}/cancel`, { token: tok, body: { reason: "redis is down" } });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ taskId, status: "cancelled" });
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect((await owner.query("SELECT status FROM tasks WHERE id = $1", [taskId])).rows[0].status).toBe("cancelled");
   });
 
   test("/ready → 503 with checks.redis down and checks.postgres ok", async () => {

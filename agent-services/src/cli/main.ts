@@ -122,11 +122,11 @@ if (require.main === module) {
   run(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (e: unknown) => {
-      if (e instanceof UsageError) console.error(`${e.message}\n\n${HELP}`);
+      const parseError = String((e as { code?: string }).code ?? "").startsWith("ERR_PARSE_ARGS_");
+      if (e instanceof UsageError || parseError) console.error(`${(e as Error).message}\n\n${HELP}`);
       else if (e instanceof ConfigError) console.error(e.message);
-      else if ((e as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") console.error(`${(e as Error).message}\n\n${HELP}`);
       else console.error(`error: ${(e as Error).message}`);
-      process.exit((e as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" || e instanceof UsageError ? 2 : 1);
+      process.exit(e instanceof UsageError || parseError ? 2 : 1);
     },
   );
 }

@@ -4,6 +4,7 @@
  */
 import { Queue, type JobsOptions } from "bullmq";
 import Redis from "ioredis";
+import { withTimeout } from "../lib/with-timeout";
 
 export const queueName = (agentId: string) => `agent-${agentId}`;
 
@@ -20,15 +21,8 @@ export interface QueueSettings {
   backoffMs: number;
 }
 
-const ENQUEUE_TIMEOUT_MS = 2000;
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: Redis did not answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
+/** BullMQ waits for a connection that may never come; nothing here may hang a request on it. */
+const REDIS_TIMEOUT_MS = 2000;
 
 /** Priority 10 is the most urgent; BullMQ runs lower numbers first. */
 export const bullPriority = (priority: number) => 11 - priority;
@@ -66,8 +60,7 @@ export class TaskQueues {
   }
 
   async enqueue(data: TaskJobData, priority: number): Promise<void> {
-    // BullMQ waits for a connection that may never come; a create must not hang on it.
-    await withTimeout(this.queue(data.agentId).add(data.type, data, this.jobOptions(data.taskId, priority)), ENQUEUE_TIMEOUT_MS, "enqueue");
+    await withTimeout(this.queue(data.agentId).add(data.type, data, this.jobOptions(data.taskId, priority)), REDIS_TIMEOUT_MS, "enqueue");
   }
 
   /**
@@ -75,6 +68,10 @@ export class TaskQueues {
    * job already failed for good (e.g. the database was down on every attempt).
    */
   async ensureEnqueued(data: TaskJobData, priority: number): Promise<"added" | "retried" | "present"> {
+    return withTimeout(this.ensure(data, priority), REDIS_TIMEOUT_MS * 2, "re-enqueue");
+  }
+
+  private async ensure(data: TaskJobData, priority: number): Promise<"added" | "retried" | "present"> {
     const q = this.queue(data.agentId);
     const job = await q.getJob(data.taskId);
     if (!job) {
@@ -95,9 +92,12 @@ export class TaskQueues {
   }
 
   async remove(agentId: string, taskId: string): Promise<void> {
-    const job = await this.queue(agentId).getJob(taskId);
-    // An active job is locked by its worker and cannot be removed; the cancel signal stops it.
-    if (job && !(await job.isActive())) await job.remove().catch(() => undefined);
+    const removal = async () => {
+      const job = await this.queue(agentId).getJob(taskId);
+      // An active job is locked by its worker and cannot be removed; the cancel signal stops it.
+      if (job && !(await job.isActive())) await job.remove().catch(() => undefined);
+    };
+    await withTimeout(removal(), REDIS_TIMEOUT_MS, "remove job");
   }
 
   async ping(): Promise<boolean> {

@@ -4,6 +4,7 @@
  */
 import Redis from "ioredis";
 import type { TaskEvent } from "./task-store";
+import { withTimeout } from "../lib/with-timeout";
 
 const TASK_CHANNEL = "dealscale:task:";
 const CANCEL_CHANNEL = "dealscale:cancel";
@@ -44,7 +45,8 @@ export class RedisEventBus {
     }
     set.add(listener);
     try {
-      await this.sub.subscribe(channel);
+      // The subscriber keeps retrying while Redis is down; the caller answers 503 instead of hanging.
+      await withTimeout(this.sub.subscribe(channel), 2000, "subscribe");
     } catch (e) {
       this.remove(channel, listener);
       throw e;

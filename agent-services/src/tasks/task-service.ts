@@ -13,7 +13,7 @@ import { isTaskState, type TaskState } from "../protocol/task-states";
 import { withTenant, isUuid } from "../store/tenant-tx";
 import { TenantBatcher } from "../store/tenant-batcher";
 import * as store from "./task-store";
-import { appendAudit, type AuditEventType } from "./audit";
+import { appendAnonymousAudit, appendAudit, type AuditEventType } from "./audit";
 import { ServiceError, conflict, forbidden, insufficientCredits, invalidInput, notFound } from "./errors";
 import type { RedisEventBus } from "./event-bus";
 import type { TaskQueues } from "../queue/queues";
@@ -138,6 +138,10 @@ export class TaskService {
     });
 
     switch (outcome.kind) {
+      case "no_tenant":
+        // A correctly signed token for a tenant that does not exist (deleted, or minted by mistake).
+        await this.auditRefusal(caller, agentId, "unauthorized_access", "the token's tenant does not exist");
+        throw new ServiceError(403, "unknown_tenant", "the token's tenant does not exist");
       case "insufficient":
         throw insufficientCredits(milliToCredits(cost), milliToCredits(outcome.balance));
       case "existing":
@@ -244,10 +248,20 @@ export class TaskService {
     return r?.row ?? null;
   }
 
+  /** Audits a refused request in the caller's tenant chain, or the anonymous one if that tenant does not exist. */
   async auditRefusal(caller: Caller, agentId: string, eventType: AuditEventType, error: string, details?: Record<string, unknown>): Promise<void> {
-    await withTenant(this.pool, caller.tenantId, (tx) =>
-      appendAudit(tx, { eventType, callingAgent: caller.agentId, targetAgent: agentId, ip: caller.ip, userAgent: caller.userAgent, error, details }),
-    ).catch((e) => this.log.warn({ err: (e as Error).message }, "could not audit a refused request"));
+    const entry = { eventType, callingAgent: caller.agentId, targetAgent: agentId, ip: caller.ip, userAgent: caller.userAgent, error, details };
+    try {
+      await withTenant(this.pool, caller.tenantId, (tx) => appendAudit(tx, entry));
+    } catch (e) {
+      if ((e as { code?: string }).code !== "23503") {
+        this.log.warn({ err: (e as Error).message }, "could not audit a refused request");
+        return;
+      }
+      await appendAnonymousAudit(this.pool, { ...entry, details: { ...details, claimedTenant: caller.tenantId } }).catch((err) =>
+        this.log.warn({ err: (err as Error).message }, "could not audit a refused request"),
+      );
+    }
   }
 
   private requireAgent(agentId: string): void {

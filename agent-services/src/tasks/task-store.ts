@@ -119,6 +119,7 @@ export type CreateOutcome =
   | { kind: "created"; row: TaskRow; event: TaskEvent }
   | { kind: "existing"; row: TaskRow; sameRequest: boolean }
   | { kind: "insufficient"; balance: bigint }
+  | { kind: "no_tenant" }
   | { kind: "race" };
 
 /**
@@ -128,7 +129,7 @@ export type CreateOutcome =
  * is written unless everything is.
  */
 export async function createTaskRow(tx: TenantTx, t: NewTask): Promise<CreateOutcome> {
-  const r = await tx.one<{ created: Record<string, unknown> | null; existing: Record<string, unknown> | null; same: boolean | null; event: Record<string, unknown> | null; reserved: boolean; balance: string }>(
+  const r = await tx.one<{ created: Record<string, unknown> | null; existing: Record<string, unknown> | null; same: boolean | null; event: Record<string, unknown> | null; reserved: boolean; balance: string | null }>(
     `WITH existing AS (
        SELECT * FROM tasks WHERE $7::text IS NOT NULL AND agent_id = $3 AND idempotency_key = $7::text
      ), reserve AS (
@@ -164,7 +165,8 @@ export async function createTaskRow(tx: TenantTx, t: NewTask): Promise<CreateOut
   );
   if (r!.created) return { kind: "created", row: rowFromJson(r!.created), event: eventFromJson(r!.event!) };
   if (r!.existing) return { kind: "existing", row: rowFromJson(r!.existing), sameRequest: r!.same === true };
-  if (!r!.reserved) return { kind: "insufficient", balance: BigInt(r!.balance ?? 0) };
+  if (r!.balance === null) return { kind: "no_tenant" };
+  if (!r!.reserved) return { kind: "insufficient", balance: BigInt(r!.balance) };
   return { kind: "race" };
 }
 
