@@ -119,6 +119,7 @@ function percentile(sorted, q) {
  */
 async function runLoad({ count, concurrency, deadline, send }) {
   const latencies = [];
+  const doneAt = [];
   const failures = new Map();
   let next = 0;
   let failed = 0;
@@ -129,7 +130,9 @@ async function runLoad({ count, concurrency, deadline, send }) {
       const t = performance.now();
       try {
         await send(i);
-        latencies.push(performance.now() - t);
+        const now = performance.now();
+        latencies.push(now - t);
+        doneAt.push(now);
       } catch (e) {
         failed++;
         const key = String(e?.message ?? e).slice(0, 160);
@@ -141,6 +144,7 @@ async function runLoad({ count, concurrency, deadline, send }) {
   await Promise.all(Array.from({ length: concurrency }, client));
   const elapsedMs = performance.now() - t0;
   latencies.sort((a, b) => a - b);
+  const fifth = Math.floor(doneAt.length / 5);
   return {
     ok: latencies.length,
     failed,
@@ -149,6 +153,9 @@ async function runLoad({ count, concurrency, deadline, send }) {
     perSecond: latencies.length / (elapsedMs / 1000),
     p50Ms: percentile(latencies, 0.5),
     p99Ms: percentile(latencies, 0.99),
+    // The rate over the first and the last fifth of the answers: does the service slow down as it fills?
+    firstFifthPerSecond: fifth ? fifth / ((doneAt[fifth - 1] - t0) / 1000) : NaN,
+    lastFifthPerSecond: fifth ? fifth / ((doneAt[doneAt.length - 1] - doneAt[doneAt.length - 1 - fifth]) / 1000) : NaN,
     timedOut: next < count && failed < maxFailures,
     aborted: failed >= maxFailures,
   };
@@ -310,7 +317,7 @@ function cpuBetween(a, b) {
   return { ...cores, other: Math.max(0, machine - known), machine };
 }
 
-const formatCpu = (c) => c ? `service ${c.service.toFixed(2)}, postgres ${c.postgres.toFixed(2)}, redis ${c.redis.toFixed(2)}, bench client ${c["bench client"].toFixed(2)}, other ${c.other.toFixed(2)} (machine ${c.machine.toFixed(2)} of ${os.availableParallelism()})` : "n/a";
+const formatCpu = (c, label = "service") => c ? `${label} ${c.service.toFixed(2)}, postgres ${c.postgres.toFixed(2)}, redis ${c.redis.toFixed(2)}, bench client ${c["bench client"].toFixed(2)}, other ${c.other.toFixed(2)} (machine ${c.machine.toFixed(2)} of ${os.availableParallelism()})` : "n/a";
 
 // ---------------------------------------------------------------------------------------------
 // Postgres and Redis, as the owner: counting tasks, dropping the bench databases, removing keys.
@@ -352,12 +359,28 @@ async function taskTimings(db, skip) {
     `WITH t AS (SELECT * FROM tasks ORDER BY created_at OFFSET $1)
      SELECT count(*) FILTER (WHERE status = 'completed')::int AS completed,
             extract(epoch FROM max(completed_at) - min(started_at))::float8 AS run_span_s,
+            extract(epoch FROM percentile_disc(0.2) WITHIN GROUP (ORDER BY completed_at) - min(started_at))::float8 AS first_fifth_s,
+            extract(epoch FROM max(completed_at) - percentile_disc(0.8) WITHIN GROUP (ORDER BY completed_at))::float8 AS last_fifth_s,
             percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - created_at))::float8 AS e2e_p50_s,
             percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - created_at))::float8 AS e2e_p99_s
      FROM t`,
     [skip],
   );
   return r;
+}
+
+/** The server settings these figures depend on most, as one line. */
+async function postgresSettings() {
+  const admin = await pgClient("postgres");
+  try {
+    const { rows } = await admin.query(
+      `SELECT name, setting FROM pg_settings
+       WHERE name IN ('server_version', 'autovacuum', 'synchronous_commit', 'fsync', 'shared_buffers', 'max_connections') ORDER BY name`,
+    );
+    return rows.map((r) => `${r.name}=${r.setting}`).join(", ");
+  } finally {
+    await admin.end();
+  }
 }
 
 const benchDatabases = new Set();
@@ -515,6 +538,8 @@ async function phaseSplit() {
       completionsPerSecond: timings.completed / timings.run_span_s,
       // From spawning the worker to seeing them all done (includes start-up).
       completionsPerSecondFromSpawn: done.completed / ((done.at - spawnedAt) / 1000),
+      firstFifthPerSecond: (timings.completed * 0.2) / timings.first_fifth_s,
+      lastFifthPerSecond: (timings.completed * 0.2) / timings.last_fifth_s,
       cpu,
       memory: workerMemory.stop(),
       serviceLogLines: worker.lines,
@@ -676,8 +701,8 @@ function figureRows({ e2e, split, ref }) {
   if (e2e) {
     rows.push([`end-to-end durable tasks/s (gateway + workers in one process)${flags(e2e)}`, num(e2e.tasksPerSecond)]);
     rows.push(["create latency p50 / p99 per request", `${ms(e2e.creates?.p50Ms)} / ${ms(e2e.creates?.p99Ms)}`]);
-    rows.push(["creates/s while workers run in the same process", num(e2e.creates?.perSecond)]);
-    rows.push(["tasks still open when the last create returned", `${e2e.backlogWhenCreatesDone ?? "n/a"} of ${N}`]);
+    rows.push(["creates/s while workers run in the same process (first fifth -> last fifth)", `${num(e2e.creates?.perSecond)} (${num(e2e.creates?.firstFifthPerSecond)} -> ${num(e2e.creates?.lastFifthPerSecond)})`]);
+    rows.push(["tasks still open when the last create returned", `${e2e.backlogWhenCreatesDone ?? "n/a"} of ${e2e.created ?? "n/a"}`]);
     rows.push(["task latency created -> completed, p50 / p99", `${ms(e2e.taskLatencyP50Ms)} / ${ms(e2e.taskLatencyP99Ms)}`]);
     rows.push(["service peak RSS", mb(e2e.memory)]);
     rows.push(["CPU cores used during the run", formatCpu(e2e.cpu)]);
@@ -686,10 +711,12 @@ function figureRows({ e2e, split, ref }) {
     const c = split.createOnly;
     const d = split.drainOnly;
     rows.push([`create-only creates/s (gateway role, nothing drains)${split.error ? flags(split) : c ? flags(c) : ""}`, num(c?.perSecond)]);
+    rows.push(["  first fifth -> last fifth of the creates", `${num(c?.firstFifthPerSecond)} -> ${num(c?.lastFifthPerSecond)}`]);
     rows.push(["create-only latency p50 / p99", `${ms(c?.p50Ms)} / ${ms(c?.p99Ms)}`]);
     rows.push(["create-only CPU cores", formatCpu(c?.cpu)]);
     rows.push(["gateway-only peak RSS", mb(c?.memory)]);
     rows.push([`drain-only completions/s (worker role; first start -> last completion)${d ? flags(d) : ""}`, num(d?.completionsPerSecond)]);
+    rows.push(["  first fifth -> last fifth of the completions", `${num(d?.firstFifthPerSecond)} -> ${num(d?.lastFifthPerSecond)}`]);
     rows.push(["drain-only completions/s counted from spawning the worker", num(d?.completionsPerSecondFromSpawn)]);
     rows.push(["drain-only CPU cores", formatCpu(d?.cpu)]);
     rows.push(["worker-only peak RSS", mb(d?.memory)]);
@@ -698,10 +725,10 @@ function figureRows({ e2e, split, ref }) {
     const v = ref.sdkVersion ? ` ${ref.sdkVersion}` : "";
     rows.push([`@a2a-js/sdk${v} in-memory reference, blocking SendMessage req/s, SDK client (ClientFactory)${flags(ref)}`, num(ref.sdkClient?.perSecond)]);
     rows.push(["  latency p50 / p99", `${ms(ref.sdkClient?.p50Ms)} / ${ms(ref.sdkClient?.p99Ms)}`]);
-    rows.push(["  CPU cores", formatCpu(ref.sdkClient?.cpu)]);
+    rows.push(["  CPU cores", formatCpu(ref.sdkClient?.cpu, "reference server")]);
     rows.push(["same server, raw JSON-RPC POSTs (same HTTP client as our creates) req/s", num(ref.raw?.perSecond)]);
     rows.push(["  latency p50 / p99", `${ms(ref.raw?.p50Ms)} / ${ms(ref.raw?.p99Ms)}`]);
-    rows.push(["  CPU cores", formatCpu(ref.raw?.cpu)]);
+    rows.push(["  CPU cores", formatCpu(ref.raw?.cpu, "reference server")]);
     rows.push(["reference server peak RSS", mb(ref.memory)]);
     rows.push(["ratio ours/reference: end-to-end tasks/s / raw req/s", ratio(e2e?.tasksPerSecond, ref.raw?.perSecond)]);
     rows.push(["ratio ours/reference: end-to-end tasks/s / SDK-client req/s", ratio(e2e?.tasksPerSecond, ref.sdkClient?.perSecond)]);
@@ -728,7 +755,8 @@ function report(results, date) {
   const rows = figureRows(results);
   const width = Math.max(...rows.map(([k]) => k.length));
   console.log(`\nDealScale task throughput, ${date}, machine: ${m.nproc} cores (nproc ${m.nproc}), ${m.model}`);
-  console.log(`N=${N} (after ${WARMUP} warm-up), ${CONCURRENCY} concurrent clients, WORKER_CONCURRENCY=${WORKER_CONCURRENCY}, one tenant, load average at start ${results.loadAtStart}\n`);
+  console.log(`N=${N} (after ${WARMUP} warm-up), ${CONCURRENCY} concurrent clients, WORKER_CONCURRENCY=${WORKER_CONCURRENCY}, one tenant, load average at start ${results.loadAtStart}`);
+  console.log(`postgres: ${results.postgres}\n`);
   for (const [k, v] of rows) console.log(`  ${k.padEnd(width)}  ${v}`);
   const issues = problems(results);
   if (issues.length) console.log(`\nproblems:\n  ${issues.join("\n  ")}`);
@@ -738,6 +766,7 @@ function report(results, date) {
     `## ${date}: task service throughput (test-agent noop)`,
     "",
     `machine: ${m.nproc} cores (nproc ${m.nproc}), ${m.model}; Node ${process.version}; load average at start ${results.loadAtStart}`,
+    `postgres: ${results.postgres}`,
     `parameters: N=${N} tasks (after ${WARMUP} warm-up), ${CONCURRENCY} concurrent keep-alive clients, WORKER_CONCURRENCY=${WORKER_CONCURRENCY}, one tenant, LOG_LEVEL=warn`,
     "",
     "| measurement | figure |",
@@ -791,7 +820,7 @@ function preflight() {
 async function main() {
   preflight();
   const date = execFileSync("date", ["-u", "+%F"], { encoding: "utf8" }).trim();
-  const results = { loadAtStart: machine().load };
+  const results = { loadAtStart: machine().load, postgres: await postgresSettings() };
   const watchdog = setTimeout(() => {
     log("total time budget exceeded; stopping");
     for (const p of children) p.child.kill("SIGKILL");

@@ -78,10 +78,14 @@ exports.up = async function up(knex) {
     CREATE INDEX tasks_listing ON tasks (tenant_id, agent_id, created_at DESC, id DESC);
     CREATE INDEX tasks_open ON tasks (status, created_at) WHERE status IN ('submitted','working');
 
+    -- The high-volume tables below (events, ledger, audit) carry tenant_id without a foreign key to
+    -- tenants: each such check locks the tenant row FOR KEY SHARE, and that row is the hottest one
+    -- (every reservation updates it). Row-level security already pins tenant_id to the transaction's
+    -- tenant, and task_id references a task, which references its tenant.
     CREATE TABLE task_events (
       id bigserial PRIMARY KEY,
-      tenant_id uuid NOT NULL REFERENCES tenants(id),
-      task_id uuid NOT NULL REFERENCES tasks(id),
+      tenant_id uuid NOT NULL,
+      task_id uuid NOT NULL, -- no FK: written only in the statement that moves its task
       kind text NOT NULL CHECK (kind IN ('status','progress')),
       data jsonb NOT NULL,
       created_at timestamptz NOT NULL DEFAULT now()
@@ -90,7 +94,7 @@ exports.up = async function up(knex) {
 
     CREATE TABLE credit_ledger (
       id bigserial PRIMARY KEY,
-      tenant_id uuid NOT NULL REFERENCES tenants(id),
+      tenant_id uuid NOT NULL,
       task_id uuid REFERENCES tasks(id),
       kind text NOT NULL CHECK (kind IN ('grant','reserve','charge','release')),
       amount_milli bigint NOT NULL CHECK (amount_milli >= 0),
@@ -103,7 +107,7 @@ exports.up = async function up(knex) {
 
     CREATE TABLE audit_logs (
       id bigserial PRIMARY KEY,
-      tenant_id uuid REFERENCES tenants(id),
+      tenant_id uuid,
       seq bigint NOT NULL,
       event_type text NOT NULL,
       calling_agent text,
@@ -219,17 +223,20 @@ exports.up = async function up(knex) {
   // tenant. Computed by the database so no code path can insert an unchained row. The function is
   // SECURITY DEFINER so it can see the tail of the NULL-tenant chain, which no tenant may read.
   await knex.raw(`
+    -- plpgsql rather than sql: the trigger calls it per row, and a non-inlined SQL function would be
+    -- planned again on every call.
     CREATE FUNCTION audit_row_digest(prev text, r audit_logs) RETURNS text
-    LANGUAGE sql IMMUTABLE AS $$
-      SELECT encode(sha256(convert_to(prev || '|' || jsonb_build_object(
+    LANGUAGE plpgsql IMMUTABLE AS $$
+    BEGIN
+      RETURN encode(sha256(convert_to(prev || '|' || jsonb_build_object(
         'tenant_id', r.tenant_id, 'seq', r.seq, 'event_type', r.event_type,
         'calling_agent', r.calling_agent, 'target_agent', r.target_agent, 'task_id', r.task_id,
         'user_id', r.user_id, 'ip', r.ip, 'user_agent', r.user_agent,
         'input_hash', r.input_hash, 'output_hash', r.output_hash, 'duration_ms', r.duration_ms,
         'credits_milli', r.credits_milli, 'error', r.error, 'details', r.details,
         'created_at_us', floor(extract(epoch FROM r.created_at) * 1000000)::bigint
-      )::text, 'UTF8')), 'hex')
-    $$;
+      )::text, 'UTF8')), 'hex');
+    END $$;
 
     CREATE FUNCTION audit_chain() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$

@@ -8,8 +8,9 @@ import type { Pool, PoolClient, QueryResultRow } from "pg";
 
 export interface TenantTx {
   readonly tenantId: string;
-  query<R extends QueryResultRow = QueryResultRow>(sql: string, params?: unknown[]): Promise<R[]>;
-  one<R extends QueryResultRow = QueryResultRow>(sql: string, params?: unknown[]): Promise<R | undefined>;
+  /** `name` makes it a prepared statement, planned once per connection (the hot-path statements). */
+  query<R extends QueryResultRow = QueryResultRow>(sql: string, params?: unknown[], name?: string): Promise<R[]>;
+  one<R extends QueryResultRow = QueryResultRow>(sql: string, params?: unknown[], name?: string): Promise<R | undefined>;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -27,11 +28,11 @@ export async function withTenant<T>(pool: Pool, tenantId: string, fn: (tx: Tenan
     await client.query(`BEGIN; SELECT set_config('app.current_tenant', '${tenantId.toLowerCase()}', true)`);
     const tx: TenantTx = {
       tenantId,
-      async query(sql, params) {
-        return (await client.query(sql, params as unknown[])).rows;
+      async query(sql, params, name) {
+        return (await client.query({ text: sql, values: params as unknown[], name })).rows;
       },
-      async one(sql, params) {
-        return (await client.query(sql, params as unknown[])).rows[0];
+      async one(sql, params, name) {
+        return (await client.query({ text: sql, values: params as unknown[], name })).rows[0];
       },
     };
     const result = await fn(tx);

@@ -211,15 +211,19 @@ export class TaskService {
     return store.toView(finished);
   }
 
-  /** Worker: takes the task to working; null when it was cancelled or finished meanwhile. */
+  /**
+   * Worker: takes the task to working; null when it was cancelled or finished meanwhile. Start and
+   * progress touch only their task's rows, so they run in their own transactions, beside the
+   * tenant's group commit rather than in it.
+   */
   async start(tenantId: string, taskId: string): Promise<store.TaskRow | null> {
-    const r = await this.batcher.run(tenantId, (tx) => store.startTask(tx, taskId));
+    const r = await withTenant(this.pool, tenantId, (tx) => store.startTask(tx, taskId));
     if (r) this.events.publish(r.event).catch(() => undefined);
     return r?.row ?? null;
   }
 
   async progress(tenantId: string, taskId: string, percent: number, message: string | null): Promise<void> {
-    const event = await this.batcher.run(tenantId, (tx) => store.recordProgress(tx, taskId, percent, message));
+    const event = await withTenant(this.pool, tenantId, (tx) => store.recordProgress(tx, taskId, percent, message));
     if (event) this.events.publish(event).catch(() => undefined);
   }
 

@@ -161,7 +161,7 @@ export async function createTaskRow(tx: TenantTx, t: NewTask): Promise<CreateOut
             (SELECT to_jsonb(ev) FROM ev) AS event,
             EXISTS (SELECT 1 FROM reserve) AS reserved,
             (SELECT credits_balance_milli FROM tenants WHERE id = $2) AS balance`,
-    [t.id, tx.tenantId, t.agentId, t.type, t.priority, JSON.stringify(t.inputs), t.idempotencyKey, t.reservedMilli.toString(), t.callingAgent, t.callbackUrl, t.ip, t.userAgent?.slice(0, 500) ?? null],
+    [t.id, tx.tenantId, t.agentId, t.type, t.priority, JSON.stringify(t.inputs), t.idempotencyKey, t.reservedMilli.toString(), t.callingAgent, t.callbackUrl, t.ip, t.userAgent?.slice(0, 500) ?? null], "ds_create_task",
   );
   if (r!.created) return { kind: "created", row: rowFromJson(r!.created), event: eventFromJson(r!.event!) };
   if (r!.existing) return { kind: "existing", row: rowFromJson(r!.existing), sameRequest: r!.same === true };
@@ -183,7 +183,7 @@ export async function startTask(tx: TenantTx, taskId: string): Promise<{ row: Ta
        RETURNING id, task_id, kind, data, created_at
      )
      SELECT (SELECT to_jsonb(t) FROM t) AS task, (SELECT to_jsonb(ev) FROM ev) AS event`,
-    [taskId, allowedFrom("working")],
+    [taskId, allowedFrom("working")], "ds_start_task",
   );
   return r?.task ? { row: rowFromJson(r.task), event: eventFromJson(r.event!) } : null;
 }
@@ -249,7 +249,7 @@ export async function finishTask(tx: TenantTx, taskId: string, f: Finish): Promi
       f.durationMs ?? null,
       f.error ? `${f.error.code}: ${f.error.message}`.slice(0, 2000) : null,
       f.agentId ?? null,
-    ],
+    ], "ds_finish_task",
   );
   return r?.task ? { row: rowFromJson(r.task), event: eventFromJson(r.event!) } : null;
 }
@@ -266,7 +266,7 @@ export async function recordProgress(tx: TenantTx, taskId: string, progress: num
        RETURNING id, task_id, kind, data, created_at
      )
      SELECT (SELECT to_jsonb(ev) FROM ev) AS event`,
-    [taskId, progress, message],
+    [taskId, progress, message], "ds_record_progress",
   );
   return r?.event ? eventFromJson(r.event) : null;
 }
