@@ -2,6 +2,7 @@
  * Bearer JWT authentication: HS256 with the shared secret, `{agentId, tenantId, scopes, iat, exp}`.
  * Everything else (alg none, another algorithm, a wrong key, no expiry) is refused.
  */
+import { createSecretKey, type KeyObject } from "node:crypto";
 import jwt from "jsonwebtoken";
 import { isUuid } from "../store/tenant-tx";
 
@@ -27,8 +28,22 @@ export class AuthError extends Error {
 
 export const SCOPES = { call: "a2a:call", read: "a2a:read" } as const;
 
+/**
+ * jsonwebtoken tries to parse a string secret as a public key on every call (an exception each
+ * time, most of the gateway's CPU under load); a KeyObject made once skips that.
+ */
+const keys = new Map<string, KeyObject>();
+function secretKey(secret: string): KeyObject {
+  let key = keys.get(secret);
+  if (!key) {
+    key = createSecretKey(Buffer.from(secret, "utf8"));
+    keys.set(secret, key);
+  }
+  return key;
+}
+
 export function signToken(secret: string, claims: { agentId: string; tenantId: string; scopes: string[] }, ttlSeconds: number, issuer?: string): string {
-  return jwt.sign(claims, secret, { algorithm: "HS256", expiresIn: ttlSeconds, ...(issuer ? { issuer } : {}) });
+  return jwt.sign(claims, secretKey(secret), { algorithm: "HS256", expiresIn: ttlSeconds, ...(issuer ? { issuer } : {}) });
 }
 
 export function verifyBearer(header: string | undefined, secret: string, issuer?: string): TokenClaims {
@@ -37,7 +52,7 @@ export function verifyBearer(header: string | undefined, secret: string, issuer?
   if (!m) throw new AuthError(401, "Authorization must be 'Bearer <token>'");
   let payload: jwt.JwtPayload;
   try {
-    const decoded = jwt.verify(m[1], secret, { algorithms: ["HS256"], ...(issuer ? { issuer } : {}) });
+    const decoded = jwt.verify(m[1], secretKey(secret), { algorithms: ["HS256"], ...(issuer ? { issuer } : {}) });
     if (typeof decoded === "string") throw new Error("token payload must be a JSON object");
     payload = decoded;
   } catch (e) {
