@@ -17,7 +17,7 @@ import {
   type TestStack,
 } from "./support/harness";
 import { withTenant } from "../src/store/tenant-tx";
-import { createTaskRow } from "../src/tasks/task-store";
+import { createTasks } from "../src/tasks/task-store";
 import { loadConfig, type Config } from "../src/config/config";
 import { createAppPool, createOwnerPool } from "../src/store/database";
 import { AgentRegistry } from "../src/protocol/registry";
@@ -454,7 +454,7 @@ describe("Redis down", () => {
     // A task written straight through the store, so this test does not depend on the create path.
     const taskId = randomUUID();
     await withTenant(appPool, ten, (tx) =>
-      createTaskRow(tx, { id: taskId, agentId: A, type: "noop", priority: 5, inputs: {}, idempotencyKey: null, reservedMilli: 0n, callingAgent: "caller", callbackUrl: null, ip: null, userAgent: null }),
+      createTasks(tx, [{ id: taskId, agentId: A, type: "noop", priority: 5, inputs: {}, idempotencyKey: null, reservedMilli: 0n, callingAgent: "caller", callbackUrl: null, ip: null, userAgent: null }]),
     );
     expect((await gw.request("GET", `/agents/${A}/tasks/${taskId}`, { token: tok })).status).toBe(200);
     const started = Date.now();
@@ -467,7 +467,7 @@ describe("Redis down", () => {
   test("a cancel still answers 200 promptly: the task is cancelled in Postgres, the queue cleanup is best effort", async () => {
     const taskId = randomUUID();
     await withTenant(appPool, ten, (tx) =>
-      createTaskRow(tx, { id: taskId, agentId: A, type: "noop", priority: 5, inputs: {}, idempotencyKey: null, reservedMilli: 0n, callingAgent: "caller", callbackUrl: null, ip: null, userAgent: null }),
+      createTasks(tx, [{ id: taskId, agentId: A, type: "noop", priority: 5, inputs: {}, idempotencyKey: null, reservedMilli: 0n, callingAgent: "caller", callbackUrl: null, ip: null, userAgent: null }]),
     );
     const started = Date.now();
     const res = await gw.request("POST", `/agents/${A}/tasks/${taskId}/cancel`, { token: tok, body: { reason: "redis is down" } });

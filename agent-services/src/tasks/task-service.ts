@@ -50,12 +50,12 @@ const AUDIT_FOR: Record<Outcome["status"], AuditEventType> = {
   cancelled: "task_cancelled",
 };
 
-/** Another request with the same idempotency key committed between our lookup and our insert. */
-class IdempotencyRace extends ServiceError {
-  constructor() {
-    super(409, "idempotency_conflict", "a concurrent request with the same idempotencyKey is in flight; retry it");
-  }
-}
+const idempotencyConflict = () =>
+  new ServiceError(409, "idempotency_conflict", "a concurrent request with the same idempotencyKey is in flight; retry it");
+
+type FinishItem = { taskId: string; finish: store.Finish };
+const CREATE = { kind: "create", runMany: store.createTasks } as const;
+const FINISH = { kind: "finish", runMany: store.finishTasks } as const;
 
 export class TaskService {
   private readonly batcher: TenantBatcher;
@@ -130,12 +130,13 @@ export class TaskService {
       ip: caller.ip ?? null,
       userAgent: caller.userAgent ?? null,
     };
-    const outcome = await this.batcher.run(caller.tenantId, async (tx) => {
-      const o = await store.createTaskRow(tx, newTask);
-      // A reservation without its task must not commit: roll back and let the key's owner win.
-      if (o.kind === "race") throw new IdempotencyRace();
-      return o;
-    });
+    let outcome: store.CreateOutcome;
+    try {
+      outcome = await this.batcher.run(caller.tenantId, { ...CREATE, item: newTask });
+    } catch (e) {
+      if (e instanceof store.IdempotencyRace) throw idempotencyConflict();
+      throw e;
+    }
 
     switch (outcome.kind) {
       case "no_tenant":
@@ -158,8 +159,6 @@ export class TaskService {
         }
         this.events.publish(outcome.event).catch(() => undefined);
         return { task: store.toView(outcome.row), created: true };
-      default:
-        throw new IdempotencyRace();
     }
   }
 
@@ -236,18 +235,17 @@ export class TaskService {
   }
 
   private async finishAs(tenantId: string, taskId: string, outcome: Outcome, who: { callingAgent?: string; agentId?: string }): Promise<store.TaskRow | null> {
-    const r = await this.batcher.run(tenantId, (tx) =>
-      store.finishTask(tx, taskId, {
-        status: outcome.status,
-        outputs: outcome.status === "completed" ? outcome.outputs : undefined,
-        error: outcome.status === "completed" ? undefined : outcome.error,
-        creditsUsedMilli: outcome.creditsUsedMilli ?? 0n,
-        auditEvent: AUDIT_FOR[outcome.status],
-        callingAgent: who.callingAgent,
-        durationMs: outcome.durationMs,
-        agentId: who.agentId,
-      }),
-    );
+    const finish: store.Finish = {
+      status: outcome.status,
+      outputs: outcome.status === "completed" ? outcome.outputs : undefined,
+      error: outcome.status === "completed" ? undefined : outcome.error,
+      creditsUsedMilli: outcome.creditsUsedMilli ?? 0n,
+      auditEvent: AUDIT_FOR[outcome.status],
+      callingAgent: who.callingAgent,
+      durationMs: outcome.durationMs,
+      agentId: who.agentId,
+    };
+    const r = await this.batcher.run<FinishItem, Awaited<ReturnType<typeof store.finishTasks>>[number]>(tenantId, { ...FINISH, item: { taskId, finish } });
     if (r) this.events.publish(r.event).catch(() => undefined);
     return r?.row ?? null;
   }
@@ -256,15 +254,14 @@ export class TaskService {
   async auditRefusal(caller: Caller, agentId: string, eventType: AuditEventType, error: string, details?: Record<string, unknown>): Promise<void> {
     const entry = { eventType, callingAgent: caller.agentId, targetAgent: agentId, ip: caller.ip, userAgent: caller.userAgent, error, details };
     try {
-      await withTenant(this.pool, caller.tenantId, (tx) => appendAudit(tx, entry));
+      const written = await withTenant(this.pool, caller.tenantId, async (tx) => {
+        if (!(await tx.one("SELECT 1 FROM tenants WHERE id = $1", [caller.tenantId]))) return false;
+        await appendAudit(tx, entry);
+        return true;
+      });
+      if (!written) await appendAnonymousAudit(this.pool, { ...entry, details: { ...details, claimedTenant: caller.tenantId } });
     } catch (e) {
-      if ((e as { code?: string }).code !== "23503") {
-        this.log.warn({ err: (e as Error).message }, "could not audit a refused request");
-        return;
-      }
-      await appendAnonymousAudit(this.pool, { ...entry, details: { ...details, claimedTenant: caller.tenantId } }).catch((err) =>
-        this.log.warn({ err: (err as Error).message }, "could not audit a refused request"),
-      );
+      this.log.warn({ err: (e as Error).message }, "could not audit a refused request");
     }
   }
 

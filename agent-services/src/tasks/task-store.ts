@@ -119,55 +119,103 @@ export type CreateOutcome =
   | { kind: "created"; row: TaskRow; event: TaskEvent }
   | { kind: "existing"; row: TaskRow; sameRequest: boolean }
   | { kind: "insufficient"; balance: bigint }
-  | { kind: "no_tenant" }
-  | { kind: "race" };
+  | { kind: "no_tenant" };
+
+/** Two creates with one idempotency key in a batch, or another process inserted the key first. */
+export class IdempotencyRace extends Error {
+  constructor() {
+    super("a concurrent request with the same idempotencyKey is in flight");
+    this.name = "IdempotencyRace";
+  }
+}
 
 /**
- * Creates a task in one statement: looks up the idempotency key, reserves the cost with a
- * conditional UPDATE that cannot overdraw (it locks the tenant row and re-checks after the lock),
- * inserts the task, its reserve ledger row, its first event and its task_created audit row. Nothing
- * is written unless everything is.
+ * Creates tasks for one tenant, in request order, as a serial run of creates would: locks the
+ * tenant row, finds idempotency keys already used, reserves each task's cost from what is left of
+ * the balance (never below zero), then inserts the accepted tasks with their reserve ledger rows,
+ * first events and task_created audit rows in one statement. Throws IdempotencyRace (the caller's
+ * transaction must roll back) when a key collides with one being inserted concurrently.
  */
-export async function createTaskRow(tx: TenantTx, t: NewTask): Promise<CreateOutcome> {
-  const r = await tx.one<{ created: Record<string, unknown> | null; existing: Record<string, unknown> | null; same: boolean | null; event: Record<string, unknown> | null; reserved: boolean; balance: string | null }>(
-    `WITH existing AS (
-       SELECT * FROM tasks WHERE $7::text IS NOT NULL AND agent_id = $3 AND idempotency_key = $7::text
-     ), reserve AS (
-       UPDATE tenants SET credits_balance_milli = credits_balance_milli - $8::bigint, updated_at = now()
-       WHERE id = $2 AND credits_balance_milli >= $8::bigint AND NOT EXISTS (SELECT 1 FROM existing)
-       RETURNING credits_balance_milli
+export async function createTasks(tx: TenantTx, items: NewTask[]): Promise<CreateOutcome[]> {
+  const tenant = await tx.one<{ balance: string }>("SELECT credits_balance_milli AS balance FROM tenants WHERE id = $1 FOR UPDATE", [tx.tenantId], "ds_lock_tenant");
+  if (!tenant) return items.map(() => ({ kind: "no_tenant" }));
+
+  const keyed = items.filter((t) => t.idempotencyKey !== null);
+  const existing = new Map<string, { row: TaskRow; same: boolean }>();
+  if (keyed.length) {
+    const rows = await tx.query<TaskRow & { same: boolean; req_key: string }>(
+      `SELECT t.*, (t.type = r.type AND t.inputs = r.inputs::jsonb) AS same, r.agent_id || '/' || r.key AS req_key
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(agent_id, key, type, inputs)
+       JOIN tasks t ON t.agent_id = r.agent_id AND t.idempotency_key = r.key`,
+      [keyed.map((t) => t.agentId), keyed.map((t) => t.idempotencyKey), keyed.map((t) => t.type), keyed.map((t) => JSON.stringify(t.inputs))],
+      "ds_existing_keys",
+    );
+    for (const r of rows) existing.set(r.req_key, { row: r, same: r.same });
+  }
+
+  let balance = BigInt(tenant.balance);
+  let debit = 0n;
+  const seenKeys = new Set<string>();
+  const accepted: NewTask[] = [];
+  const decided = items.map((t): CreateOutcome | NewTask => {
+    if (t.idempotencyKey !== null) {
+      const k = `${t.agentId}/${t.idempotencyKey}`;
+      const hit = existing.get(k);
+      if (hit) return { kind: "existing", row: hit.row, sameRequest: hit.same };
+      if (seenKeys.has(k)) throw new IdempotencyRace();
+      seenKeys.add(k);
+    }
+    if (t.reservedMilli > balance) return { kind: "insufficient", balance };
+    balance -= t.reservedMilli;
+    debit += t.reservedMilli;
+    accepted.push(t);
+    return t;
+  });
+  if (!accepted.length) return decided as CreateOutcome[];
+
+  const r = await tx.one<{ created: Record<string, unknown>[]; events: Record<string, unknown>[] }>(
+    `WITH req AS (
+       SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(ord int, id uuid, agent_id text, type text, priority int, inputs jsonb,
+         idempotency_key text, cost bigint, calling_agent text, callback_url text, ip text, user_agent text)
+     ), debit AS (
+       UPDATE tenants SET credits_balance_milli = credits_balance_milli - $2::bigint, updated_at = now()
+       WHERE id = $3 AND $2::bigint > 0
      ), ins AS (
        INSERT INTO tasks (id, tenant_id, agent_id, type, status, priority, inputs, idempotency_key,
                           credits_reserved_milli, calling_agent, callback_url)
-       SELECT $1, $2, $3, $4, 'submitted', $5, $6::jsonb, $7, $8, $9, $10 FROM reserve
+       SELECT id, $3, agent_id, type, 'submitted', priority, inputs, idempotency_key, cost, calling_agent, callback_url
+       FROM req ORDER BY ord
        ON CONFLICT (tenant_id, agent_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
        RETURNING *
      ), ledger AS (
        INSERT INTO credit_ledger (tenant_id, task_id, kind, amount_milli)
-       SELECT $2, id, 'reserve', $8 FROM ins WHERE $8::bigint > 0
+       SELECT $3, id, 'reserve', credits_reserved_milli FROM ins WHERE credits_reserved_milli > 0
      ), ev AS (
        INSERT INTO task_events (tenant_id, task_id, kind, data)
-       SELECT $2, id, 'status', '{"status": "submitted", "progress": 0}'::jsonb FROM ins
+       SELECT $3, ins.id, 'status', '{"status": "submitted", "progress": 0}'::jsonb FROM ins JOIN req ON req.id = ins.id ORDER BY req.ord
        RETURNING id, task_id, kind, data, created_at
      ), aud AS (
        INSERT INTO audit_logs (tenant_id, seq, event_type, calling_agent, target_agent, task_id, ip, user_agent,
                                input_hash, credits_milli, details, prev_hash, hash)
-       SELECT $2, 0, 'task_created', $9, $3, id, $11, $12, ${JSON_HASH("$6::jsonb")}, $8,
-              jsonb_build_object('type', $4::text, 'priority', $5::int), '', '' FROM ins
+       SELECT $3, 0, 'task_created', req.calling_agent, req.agent_id, req.id, req.ip, req.user_agent, ${JSON_HASH("req.inputs")},
+              req.cost, jsonb_build_object('type', req.type, 'priority', req.priority), '', ''
+       FROM req JOIN ins ON ins.id = req.id ORDER BY req.ord
      )
-     SELECT (SELECT to_jsonb(ins) FROM ins) AS created,
-            (SELECT to_jsonb(existing) FROM existing) AS existing,
-            (SELECT existing.type = $4 AND existing.inputs = $6::jsonb FROM existing) AS same,
-            (SELECT to_jsonb(ev) FROM ev) AS event,
-            EXISTS (SELECT 1 FROM reserve) AS reserved,
-            (SELECT credits_balance_milli FROM tenants WHERE id = $2) AS balance`,
-    [t.id, tx.tenantId, t.agentId, t.type, t.priority, JSON.stringify(t.inputs), t.idempotencyKey, t.reservedMilli.toString(), t.callingAgent, t.callbackUrl, t.ip, t.userAgent?.slice(0, 500) ?? null], "ds_create_task",
+     SELECT (SELECT jsonb_agg(to_jsonb(ins)) FROM ins) AS created, (SELECT jsonb_agg(to_jsonb(ev)) FROM ev) AS events`,
+    [
+      JSON.stringify(accepted.map((t, ord) => ({
+        ord, id: t.id, agent_id: t.agentId, type: t.type, priority: t.priority, inputs: t.inputs, idempotency_key: t.idempotencyKey,
+        cost: t.reservedMilli.toString(), calling_agent: t.callingAgent, callback_url: t.callbackUrl, ip: t.ip, user_agent: t.userAgent?.slice(0, 500) ?? null,
+      }))),
+      debit.toString(),
+      tx.tenantId,
+    ],
+    "ds_create_tasks",
   );
-  if (r!.created) return { kind: "created", row: rowFromJson(r!.created), event: eventFromJson(r!.event!) };
-  if (r!.existing) return { kind: "existing", row: rowFromJson(r!.existing), sameRequest: r!.same === true };
-  if (r!.balance === null) return { kind: "no_tenant" };
-  if (!r!.reserved) return { kind: "insufficient", balance: BigInt(r!.balance) };
-  return { kind: "race" };
+  const created = new Map((r?.created ?? []).map((j) => [j.id as string, rowFromJson(j)]));
+  const events = new Map((r?.events ?? []).map((j) => [j.task_id as string, eventFromJson(j)]));
+  if (created.size !== accepted.length) throw new IdempotencyRace();
+  return decided.map((d) => ("kind" in d ? d : { kind: "created", row: created.get(d.id)!, event: events.get(d.id)! }));
 }
 
 /** Takes a task to working (a re-run of a stalled job takes it again) and records the event. */
@@ -202,56 +250,93 @@ export interface Finish {
 }
 
 /**
- * Finishes a task in one statement: the guarded transition, charge and release ledger rows, the
- * released credits back on the balance, the status event and the audit row. Null when the task was
- * not in a state that may move to `status` (a late result after a cancel): nothing is written then.
+ * Finishes tasks of one tenant in one statement: the guarded transitions, charge and release ledger
+ * rows, the released credits back on the balance, the status events and the audit rows. A result
+ * is null where the task was not in a state that may move to its target (a late result after a
+ * cancel): nothing is written for it. Finishes of one task within a call apply in order.
  */
-export async function finishTask(tx: TenantTx, taskId: string, f: Finish): Promise<{ row: TaskRow; event: TaskEvent } | null> {
-  const used = f.creditsUsedMilli < 0n ? 0n : f.creditsUsedMilli;
-  const r = await tx.one<{ task: Record<string, unknown> | null; event: Record<string, unknown> | null }>(
-    `WITH t AS (
-       UPDATE tasks SET status = $2, outputs = COALESCE($4::jsonb, outputs), error = COALESCE($5::jsonb, error),
-              credits_used_milli = LEAST($6::bigint, credits_reserved_milli),
-              progress = CASE WHEN $2 = 'completed' THEN 100 ELSE progress END,
+export async function finishTasks(tx: TenantTx, items: { taskId: string; finish: Finish }[]): Promise<({ row: TaskRow; event: TaskEvent } | null)[]> {
+  const results: ({ row: TaskRow; event: TaskEvent } | null)[] = [];
+  // One UPDATE changes a row once, so a task finished twice in a batch is split across statements.
+  for (const round of roundsOfDistinct(items, (i) => i.taskId)) results.push(...(await finishRound(tx, round)));
+  return results;
+}
+
+async function finishRound(tx: TenantTx, items: { taskId: string; finish: Finish }[]): Promise<({ row: TaskRow; event: TaskEvent } | null)[]> {
+  const r = await tx.one<{ tasks: Record<string, unknown>[] | null; events: Record<string, unknown>[] | null }>(
+    `WITH req AS (
+       SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(ord int, id uuid, status text, allowed text[], outputs jsonb, error jsonb,
+         used bigint, audit_event text, calling_agent text, duration_ms int, error_text text, agent_id text)
+     ), t AS (
+       UPDATE tasks SET status = req.status, outputs = COALESCE(req.outputs, tasks.outputs), error = COALESCE(req.error, tasks.error),
+              credits_used_milli = LEAST(GREATEST(req.used, 0), tasks.credits_reserved_milli),
+              progress = CASE WHEN req.status = 'completed' THEN 100 ELSE tasks.progress END,
               completed_at = now(), updated_at = now()
-       WHERE id = $1 AND status = ANY($3::text[]) AND ($11::text IS NULL OR agent_id = $11::text)
-       RETURNING *
+       FROM req
+       WHERE tasks.id = req.id AND tasks.status = ANY(req.allowed) AND (req.agent_id IS NULL OR tasks.agent_id = req.agent_id)
+       RETURNING tasks.*, req.ord, req.audit_event, req.calling_agent AS req_calling_agent, req.duration_ms AS req_duration_ms,
+                 req.error_text AS req_error_text, req.outputs AS req_outputs, req.error AS req_error
      ), led AS (
        INSERT INTO credit_ledger (tenant_id, task_id, kind, amount_milli)
        SELECT t.tenant_id, t.id, k.kind, k.amount FROM t
        CROSS JOIN LATERAL (VALUES ('charge', t.credits_used_milli), ('release', t.credits_reserved_milli - t.credits_used_milli)) AS k(kind, amount)
        WHERE k.amount > 0
      ), refund AS (
-       UPDATE tenants SET credits_balance_milli = credits_balance_milli + (t.credits_reserved_milli - t.credits_used_milli), updated_at = now()
-       FROM t WHERE tenants.id = t.tenant_id AND t.credits_reserved_milli > t.credits_used_milli
+       UPDATE tenants SET credits_balance_milli = credits_balance_milli + s.total, updated_at = now()
+       FROM (SELECT sum(credits_reserved_milli - credits_used_milli) AS total FROM t) s
+       WHERE tenants.id = $2 AND s.total > 0
      ), ev AS (
        INSERT INTO task_events (tenant_id, task_id, kind, data)
        SELECT t.tenant_id, t.id, 'status', jsonb_build_object('status', t.status, 'progress', t.progress)
-              || CASE WHEN $5::jsonb IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('error', $5::jsonb) END
-       FROM t RETURNING id, task_id, kind, data, created_at
+              || CASE WHEN t.req_error IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('error', t.req_error) END
+       FROM t ORDER BY t.ord
+       RETURNING id, task_id, kind, data, created_at
      ), aud AS (
        INSERT INTO audit_logs (tenant_id, seq, event_type, calling_agent, target_agent, task_id, input_hash, output_hash,
                                duration_ms, credits_milli, error, prev_hash, hash)
-       SELECT t.tenant_id, 0, $7, COALESCE($8, t.calling_agent), t.agent_id, t.id, ${JSON_HASH("t.inputs")},
-              CASE WHEN $4::jsonb IS NULL THEN NULL ELSE ${JSON_HASH("$4::jsonb")} END,
-              $9, t.credits_used_milli, $10, '', '' FROM t
+       SELECT t.tenant_id, 0, t.audit_event, COALESCE(t.req_calling_agent, t.calling_agent), t.agent_id, t.id, ${JSON_HASH("t.inputs")},
+              CASE WHEN t.req_outputs IS NULL THEN NULL ELSE ${JSON_HASH("t.req_outputs")} END,
+              t.req_duration_ms, t.credits_used_milli, t.req_error_text, '', ''
+       FROM t ORDER BY t.ord
      )
-     SELECT (SELECT to_jsonb(t) FROM t) AS task, (SELECT to_jsonb(ev) FROM ev) AS event`,
+     SELECT (SELECT jsonb_agg(to_jsonb(t)) FROM t) AS tasks, (SELECT jsonb_agg(to_jsonb(ev)) FROM ev) AS events`,
     [
-      taskId,
-      f.status,
-      allowedFrom(f.status),
-      f.outputs === undefined ? null : JSON.stringify(f.outputs),
-      f.error === undefined ? null : JSON.stringify(f.error),
-      used.toString(),
-      f.auditEvent,
-      f.callingAgent ?? null,
-      f.durationMs ?? null,
-      f.error ? `${f.error.code}: ${f.error.message}`.slice(0, 2000) : null,
-      f.agentId ?? null,
-    ], "ds_finish_task",
+      JSON.stringify(items.map(({ taskId, finish: f }, ord) => ({
+        ord,
+        id: taskId,
+        status: f.status,
+        allowed: allowedFrom(f.status),
+        outputs: f.outputs ?? null,
+        error: f.error ?? null,
+        used: f.creditsUsedMilli.toString(),
+        audit_event: f.auditEvent,
+        calling_agent: f.callingAgent ?? null,
+        duration_ms: f.durationMs ?? null,
+        error_text: f.error ? `${f.error.code}: ${f.error.message}`.slice(0, 2000) : null,
+        agent_id: f.agentId ?? null,
+      }))),
+      tx.tenantId,
+    ],
+    "ds_finish_tasks",
   );
-  return r?.task ? { row: rowFromJson(r.task), event: eventFromJson(r.event!) } : null;
+  const rows = new Map((r?.tasks ?? []).map((j) => [j.id as string, rowFromJson(j)]));
+  const events = new Map((r?.events ?? []).map((j) => [j.task_id as string, eventFromJson(j)]));
+  return items.map(({ taskId }) => (rows.has(taskId) ? { row: rows.get(taskId)!, event: events.get(taskId)! } : null));
+}
+
+function roundsOfDistinct<T>(items: T[], key: (t: T) => string): T[][] {
+  const rounds: { keys: Set<string>; items: T[] }[] = [];
+  for (const item of items) {
+    const k = key(item);
+    const last = rounds[rounds.length - 1];
+    if (last && !last.keys.has(k)) {
+      last.keys.add(k);
+      last.items.push(item);
+    } else {
+      rounds.push({ keys: new Set([k]), items: [item] });
+    }
+  }
+  return rounds.map((r) => r.items);
 }
 
 /** Records progress of a working task and its event; null when the task is no longer working. */
