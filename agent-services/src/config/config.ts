@@ -96,7 +96,7 @@ export function loadConfig(env: Env = process.env): Config {
     jwtSecret,
     jwtIssuer: env.A2A_JWT_ISSUER || undefined,
     operatorToken: env.OPS_TOKEN || undefined,
-    workerConcurrency: int("WORKER_CONCURRENCY", 32, 1, 1000),
+    workerConcurrency: int("WORKER_CONCURRENCY", 64, 1, 1000),
     queuePrefix: env.QUEUE_PREFIX || "{dealscale}",
     roles: { gateway: roleNames.includes("gateway"), worker: roleNames.includes("worker") },
     workerAgents: env.WORKER_AGENTS ? env.WORKER_AGENTS.split(",").map((s) => s.trim()).filter(Boolean) : undefined,

@@ -19,13 +19,22 @@ export function isUuid(value: unknown): value is string {
   return typeof value === "string" && UUID.test(value);
 }
 
-export async function withTenant<T>(pool: Pool, tenantId: string, fn: (tx: TenantTx) => Promise<T>): Promise<T> {
+export interface TenantTxOptions {
+  /**
+   * Commit without waiting for the WAL flush. Only for writes whose loss in a database crash is
+   * harmless (a task's move to working, progress): the job runs again and writes them again.
+   */
+  asyncCommit?: boolean;
+}
+
+export async function withTenant<T>(pool: Pool, tenantId: string, fn: (tx: TenantTx) => Promise<T>, options: TenantTxOptions = {}): Promise<T> {
   if (!isUuid(tenantId)) throw new TypeError(`tenant id must be a uuid, got "${tenantId}"`);
   const client: PoolClient = await pool.connect();
   let broken = false;
   try {
     // One round trip for both: the tenant id is checked to be a uuid above, so it is safe to inline.
-    await client.query(`BEGIN; SELECT set_config('app.current_tenant', '${tenantId.toLowerCase()}', true)`);
+    const durability = options.asyncCommit ? "SET LOCAL synchronous_commit = off; " : "";
+    await client.query(`BEGIN; ${durability}SELECT set_config('app.current_tenant', '${tenantId.toLowerCase()}', true)`);
     const tx: TenantTx = {
       tenantId,
       async query(sql, params, name) {

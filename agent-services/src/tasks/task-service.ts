@@ -213,16 +213,17 @@ export class TaskService {
   /**
    * Worker: takes the task to working; null when it was cancelled or finished meanwhile. Start and
    * progress touch only their task's rows, so they run in their own transactions, beside the
-   * tenant's group commit rather than in it.
+   * tenant's group commit rather than in it, and commit without waiting for the WAL flush: lost in
+   * a database crash, they are written again when the job re-runs.
    */
   async start(tenantId: string, taskId: string): Promise<store.TaskRow | null> {
-    const r = await withTenant(this.pool, tenantId, (tx) => store.startTask(tx, taskId));
+    const r = await withTenant(this.pool, tenantId, (tx) => store.startTask(tx, taskId), { asyncCommit: true });
     if (r) this.events.publish(r.event).catch(() => undefined);
     return r?.row ?? null;
   }
 
   async progress(tenantId: string, taskId: string, percent: number, message: string | null): Promise<void> {
-    const event = await withTenant(this.pool, tenantId, (tx) => store.recordProgress(tx, taskId, percent, message));
+    const event = await withTenant(this.pool, tenantId, (tx) => store.recordProgress(tx, taskId, percent, message), { asyncCommit: true });
     if (event) this.events.publish(event).catch(() => undefined);
   }
 
