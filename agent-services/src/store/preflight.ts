@@ -34,7 +34,7 @@ export async function checkRedis(redisUrl: string): Promise<string | null> {
     await redis.ping();
     return null;
   } catch (e) {
-    return `Redis does not answer at ${where} (REDIS_URL): ${(e as Error).message}; ${HOW_TO_START} (redis-server).`;
+    return `Redis does not answer at ${where} (REDIS_URL): ${(e as Error).message.replace(/\.$/, "")}; ${HOW_TO_START} (redis-server).`;
   } finally {
     redis.disconnect();
   }
