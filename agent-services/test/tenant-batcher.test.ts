@@ -67,6 +67,20 @@ test("one failing operation rolls its batch back and fails alone; the others com
   expect(calls).toEqual([1, 4, 1, 1, 1, 1]);
 });
 
+test("interleaved kinds in one batch still run as one statement per kind", async () => {
+  const batcher = new TenantBatcher(app);
+  const a: number[] = [];
+  const b: number[] = [];
+  const opA = { ...insertLead(a), kind: "a" };
+  const opB = { ...insertLead(b), kind: "b" };
+  const first = batcher.run(tenant, { ...opA, item: "m0@x.test" });
+  const rest = ["m1", "m2", "m3", "m4", "m5", "m6"].map((e, i) => batcher.run(tenant, { ...(i % 2 ? opB : opA), item: `${e}@x.test` }));
+  const ids = await Promise.all([first, ...rest]);
+  expect(new Set(ids).size).toBe(7);
+  expect(a).toEqual([1, 3]);
+  expect(b).toEqual([3]);
+});
+
 test("different tenants do not wait for each other", async () => {
   const other = (await createTenant(owner, "other", 0)).tenantId;
   const batcher = new TenantBatcher(app);

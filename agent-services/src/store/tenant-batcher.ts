@@ -2,9 +2,9 @@
  * Group commit per tenant. Writes that must serialise per tenant (the credit balance row, the audit
  * chain) would otherwise pay one WAL flush each while holding the tenant's locks, capping a tenant
  * at a few hundred writes per second. Operations that arrive while a tenant's transaction is in
- * flight run together in its next transaction: same locks, one commit. Consecutive operations of
- * the same bulk kind run as one multi-row statement, which saves the per-statement round trip and
- * executor start-up that otherwise dominate.
+ * flight run together in its next transaction: same locks, one commit. The operations of one kind
+ * in a batch run as one multi-row statement, which saves the per-statement round trip and executor
+ * start-up that otherwise dominate.
  *
  * An operation must be all-or-nothing and report business outcomes (short of credits, wrong state)
  * as values, not by throwing. If anything throws, the batch rolls back and each operation runs
@@ -57,14 +57,13 @@ export class TenantBatcher {
 
   private async runBatch(tenantId: string, batch: Pending[]): Promise<void> {
     try {
+      const groups = runsOfOneKind(batch);
       const results = await withTenant(this.pool, tenantId, async (tx) => {
-        const out: unknown[] = [];
-        for (const group of runsOfOneKind(batch)) {
-          out.push(...(await group[0].bulk.runMany(tx, group.map((p) => p.bulk.item))));
-        }
+        const out: unknown[][] = [];
+        for (const group of groups) out.push(await group[0].bulk.runMany(tx, group.map((p) => p.bulk.item)));
         return out;
       });
-      batch.forEach((p, i) => p.resolve(results[i]));
+      groups.forEach((group, g) => group.forEach((p, i) => p.resolve(results[g][i])));
       return;
     } catch (e) {
       if (batch.length === 1) {
@@ -84,12 +83,17 @@ export class TenantBatcher {
   }
 }
 
+/**
+ * Groups a batch by kind, kinds in order of first appearance, each group in arrival order. The
+ * operations of one batch were all in flight at once, so any order between different kinds is a
+ * valid serial order, and grouping keeps each kind to one statement however they interleave.
+ */
 function runsOfOneKind(batch: Pending[]): Pending[][] {
-  const groups: Pending[][] = [];
+  const groups = new Map<string, Pending[]>();
   for (const p of batch) {
-    const last = groups[groups.length - 1];
-    if (last && last[0].bulk.kind === p.bulk.kind) last.push(p);
-    else groups.push([p]);
+    const group = groups.get(p.bulk.kind);
+    if (group) group.push(p);
+    else groups.set(p.bulk.kind, [p]);
   }
-  return groups;
+  return [...groups.values()];
 }
