@@ -39,6 +39,16 @@ export interface Logger {
   warn(obj: Record<string, unknown>, msg: string): void;
 }
 
+/**
+ * Told about tasks after their transaction committed: metrics, webhooks and push notifications hang
+ * here. Observers must not throw (they are called without awaiting) and must not block.
+ */
+export interface TaskObserver {
+  onCreated?(task: store.TaskRow): void;
+  onStarted?(task: store.TaskRow): void;
+  onFinished?(task: store.TaskRow): void;
+}
+
 export type Outcome =
   | { status: "completed"; outputs: Record<string, unknown>; creditsUsedMilli: bigint; durationMs?: number }
   | { status: "failed" | "timeout" | "cancelled"; error: { code: string; message: string }; creditsUsedMilli?: bigint; durationMs?: number };
@@ -59,6 +69,7 @@ const FINISH = { kind: "finish", runMany: store.finishTasks } as const;
 
 export class TaskService {
   private readonly batcher: TenantBatcher;
+  private readonly observers: TaskObserver[] = [];
 
   constructor(
     private readonly pool: Pool,
@@ -68,6 +79,20 @@ export class TaskService {
     private readonly log: Logger,
   ) {
     this.batcher = new TenantBatcher(pool);
+  }
+
+  observe(observer: TaskObserver): void {
+    this.observers.push(observer);
+  }
+
+  private notify(hook: keyof TaskObserver, task: store.TaskRow): void {
+    for (const o of this.observers) {
+      try {
+        o[hook]?.(task);
+      } catch (e) {
+        this.log.warn({ err: (e as Error).message, hook }, "task observer failed");
+      }
+    }
   }
 
   capabilityOf(agentId: string, type: string): RegisteredCapability {
@@ -158,6 +183,7 @@ export class TaskService {
           this.log.warn({ taskId: newTask.id, err: (e as Error).message }, "enqueue failed; the reconciler will retry");
         }
         this.events.publish(outcome.event).catch(() => undefined);
+        this.notify("onCreated", outcome.row);
         return { task: store.toView(outcome.row), created: true };
     }
   }
@@ -247,7 +273,10 @@ export class TaskService {
       agentId: who.agentId,
     };
     const r = await this.batcher.run<FinishItem, Awaited<ReturnType<typeof store.finishTasks>>[number]>(tenantId, { ...FINISH, item: { taskId, finish } });
-    if (r) this.events.publish(r.event).catch(() => undefined);
+    if (r) {
+      this.events.publish(r.event).catch(() => undefined);
+      this.notify("onFinished", r.row);
+    }
     return r?.row ?? null;
   }
 
