@@ -244,7 +244,10 @@ export class TaskService {
    */
   async start(tenantId: string, taskId: string): Promise<store.TaskRow | null> {
     const r = await withTenant(this.pool, tenantId, (tx) => store.startTask(tx, taskId), { asyncCommit: true });
-    if (r) this.events.publish(r.event).catch(() => undefined);
+    if (r) {
+      this.events.publish(r.event).catch(() => undefined);
+      this.notify("onStarted", r.row);
+    }
     return r?.row ?? null;
   }
 
