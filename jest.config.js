@@ -3,7 +3,10 @@ module.exports = {
   testEnvironment: "node",
   transform: {
     "^.+\\.ts$": ["@swc/jest", { jsc: { parser: { syntax: "typescript" }, target: "es2022" }, module: { type: "commonjs" } }],
+    // jose (used by @a2a-js/sdk's client) ships ESM only; Node 20's require cannot load it.
+    "/node_modules/jose/.+\\.js$": ["@swc/jest", { jsc: { parser: { syntax: "ecmascript" }, target: "es2022" }, module: { type: "commonjs" } }],
   },
+  transformIgnorePatterns: ["/node_modules/(?!jose/)"],
   testMatch: ["<rootDir>/agent-services/test/**/*.test.ts"],
   testTimeout: 60_000,
 };

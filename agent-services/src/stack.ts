@@ -18,7 +18,17 @@ import { WorkerRuntime } from "./queue/worker-runtime";
 import { Reconciler } from "./queue/reconciler";
 import { createGateway } from "./gateway/app";
 import { mountHealth } from "./ops/health";
+import { mountA2A } from "./gateway/a2a/routes";
+import { a2aPushBody } from "./protocol/a2a-mapping";
+import { createMetrics, mountMetrics, type Metrics } from "./ops/metrics";
+import { mountQueueDashboard } from "./ops/queue-dashboard";
+import { WebhookService } from "./webhooks/service";
+import { makeUrlPolicy } from "./webhooks/url-policy";
 import express from "express";
+import { AgentRateLimiter } from "./gateway/rate-limit";
+import { createServer } from "./gateway/tls";
+import { flushTracing, initTracing, traceMixin } from "./ops/tracing";
+import { SiemForwarder, createSink } from "./ops/siem-forwarder";
 
 export interface Stack {
   config: Config;
@@ -28,7 +38,15 @@ export interface Stack {
   queues: TaskQueues;
   events: RedisEventBus;
   reconciler: Reconciler;
+  /** Prometheus metrics (served at /metrics); `metrics.recordWebhookDelivery(...)` for webhook senders. */
+  metrics: Metrics;
+  /** Webhook subscriptions, push-config deliveries, the A2A formatter seam (`webhooks.setA2AFormatter`). */
+  webhooks: WebhookService;
   workers?: WorkerRuntime;
+  /** Per tenant+agent rate limits of the cards (gateway role); `rateLimit.consume(tenantId, agentId)`. */
+  rateLimit?: AgentRateLimiter;
+  /** Audit forwarding to AUDIT_SIEM_URL, when set. */
+  siem?: SiemForwarder;
   server?: http.Server;
   url?: string;
   log: pino.Logger;
@@ -54,7 +72,9 @@ export async function syncRegistry(pool: Pool, modules: AgentModule[]): Promise<
 }
 
 export async function startStack(config: Config, opts: { log?: pino.Logger; listen?: boolean } = {}): Promise<Stack> {
-  const log = opts.log ?? pino({ level: config.logLevel, base: { service: "dealscale-a2a" } });
+  initTracing(config.tracing);
+  // Every log line written inside a span carries its trace_id and span_id.
+  const log = opts.log ?? pino({ level: config.logLevel, base: { service: "dealscale-a2a" }, mixin: traceMixin });
   const modules = agentModules(config);
   const registry = new AgentRegistry(modules.map((m) => m.card));
   const handlers = new Map<string, Record<string, CapabilityHandler>>(modules.map((m) => [m.card.agentId, m.handlers]));
@@ -65,6 +85,35 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
   const events = new RedisEventBus(config.redisUrl);
   const service = new TaskService(pool, registry, queues, events, log);
   const reconciler = new Reconciler(pool, queues, service, events, log, config.reconcileIntervalMs);
+
+  // Metrics: task hooks in every process; queue depth for the queues this process serves (all of
+  // them on a gateway); tenant balances only on gateways, so workers do not repeat that query.
+  const allAgentIds = () => registry.list().map((c) => c.agentId);
+  const metrics = createMetrics({
+    queues,
+    queueAgents: config.roles.gateway ? allAgentIds : () => config.workerAgents ?? allAgentIds(),
+    pool: config.roles.gateway ? pool : undefined,
+  });
+  service.observe(metrics.observer);
+
+  // Webhooks and push notifications: every process enqueues a finished task's deliveries; the
+  // delivery worker and the sweep (re-enqueues deliveries lost between commit and enqueue) run
+  // with the worker role.
+  const webhooks = new WebhookService(pool, registry, log, {
+    redisUrl: config.redisUrl,
+    prefix: config.queuePrefix,
+    policy: makeUrlPolicy({ allowPrivate: config.webhookAllowPrivate, allow: config.webhookAllowHosts }),
+    attempts: config.webhookAttempts,
+    backoffMs: config.webhookBackoffMs,
+    timeoutMs: config.webhookTimeoutMs,
+    concurrency: config.webhookConcurrency,
+    sweepIntervalMs: config.webhookSweepIntervalMs,
+    sweepWindowMs: config.webhookSweepWindowMs,
+  }, service);
+  webhooks.setDeliveryOutcomeHook((outcome) => metrics.recordWebhookDelivery(outcome === "delivered" ? "delivered" : outcome === "retry" ? "retrying" : "failed"));
+  service.observe(webhooks.observer());
+  webhooks.setA2AFormatter(a2aPushBody);
+  if (config.roles.worker) webhooks.startWorker();
 
   let workers: WorkerRuntime | undefined;
   if (config.roles.worker) {
@@ -80,6 +129,22 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
   }
   reconciler.start();
 
+  let siem: SiemForwarder | undefined;
+  if (config.auditSiem) {
+    siem = new SiemForwarder(pool, createSink(config.auditSiem.url), log, { intervalMs: config.auditSiem.intervalMs, gapGraceMs: config.auditSiem.gapGraceMs });
+    siem.start();
+  }
+
+  let rateLimit: AgentRateLimiter | undefined;
+  if (config.roles.gateway) {
+    rateLimit = new AgentRateLimiter(config.redisUrl, {
+      keyPrefix: `dealscale-rl:${config.queuePrefix.replace(/[{}]/g, "")}`,
+      limitOf: (agentId) => registry.card(agentId)?.rateLimit,
+      log,
+    });
+    await rateLimit.ready();
+  }
+
   let server: http.Server | undefined;
   let url: string | undefined;
   if (opts.listen !== false) {
@@ -94,15 +159,33 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
       jwtIssuer: config.jwtIssuer,
       maxBodyBytes: config.maxBodyBytes,
       sseHeartbeatMs: config.sseHeartbeatMs,
-    }) : healthOnlyApp(pool, events);
-    server = http.createServer(app);
+      rateLimit,
+      webhooks,
+      mountA2A: (a2a, authenticate) =>
+        mountA2A(a2a, {
+          pool,
+          registry,
+          service,
+          events,
+          log,
+          authenticate,
+          urlPolicy: makeUrlPolicy({ allowPrivate: config.webhookAllowPrivate, allow: config.webhookAllowHosts }),
+          maxBodyBytes: config.maxBodyBytes,
+          publicUrl: config.publicUrl,
+        }),
+      mountOps: (ops) => {
+        mountMetrics(ops, metrics, config.metricsToken);
+        mountQueueDashboard(ops, { queues, agentIds: allAgentIds(), operatorToken: config.operatorToken });
+      },
+    }) : healthOnlyApp(pool, events, (ops) => mountMetrics(ops, metrics, config.metricsToken));
+    server = createServer(app, config.tls);
     server.keepAliveTimeout = 65_000;
     await new Promise<void>((resolve, reject) => {
       server!.once("error", reject);
       server!.listen(config.port, config.host, () => resolve());
     });
     const port = (server.address() as AddressInfo).port;
-    url = `http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${port}`;
+    url = `${config.tls ? "https" : "http"}://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${port}`;
   }
 
   const stop = async (graceMs = 10_000) => {
@@ -111,17 +194,23 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
       await new Promise<void>((resolve) => server!.close(() => resolve()));
     }
     await reconciler.stop();
+    await siem?.stop();
+    await rateLimit?.close();
     await workers?.close(graceMs);
+    await webhooks.close(graceMs);
     await queues.close();
     await events.close();
     await pool.end();
+    metrics.close();
+    await flushTracing();
   };
-  return { config, pool, registry, service, queues, events, reconciler, workers, server, url, log, stop };
+  return { config, pool, registry, service, queues, events, reconciler, metrics, webhooks, workers, rateLimit, siem, server, url, log, stop };
 }
 
-function healthOnlyApp(pool: Pool, events: RedisEventBus): express.Express {
+function healthOnlyApp(pool: Pool, events: RedisEventBus, mountOps?: (app: express.Router) => void): express.Express {
   const app = express();
   app.disable("x-powered-by");
   mountHealth(app, pool, () => events.ping());
+  mountOps?.(app);
   return app;
 }

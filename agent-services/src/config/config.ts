@@ -2,6 +2,10 @@
  * The one place configuration is read. Everything comes from environment variables, is validated
  * once at start, and is handed around as a typed object so no module reads process.env itself.
  */
+import fs from "node:fs";
+import tls from "node:tls";
+import ipaddr from "ipaddr.js";
+
 export interface Config {
   port: number;
   host: string;
@@ -13,6 +17,8 @@ export interface Config {
   jwtSecret: string;
   jwtIssuer: string | undefined;
   operatorToken: string | undefined;
+  /** METRICS_TOKEN: when set, GET /metrics needs `Authorization: Bearer <token>`. */
+  metricsToken: string | undefined;
   workerConcurrency: number;
   /** BullMQ key prefix; braces make it a Redis Cluster hash tag. */
   queuePrefix: string;
@@ -26,11 +32,31 @@ export interface Config {
   /** BullMQ lock duration: how soon a job of a dead worker is seen as stalled and run again. */
   workerLockMs: number;
   maxBodyBytes: number;
+  /** PUBLIC_URL: the base URL A2A cards advertise; by default the URL a request came in on. */
+  publicUrl: string | undefined;
   sseHeartbeatMs: number;
   reconcileIntervalMs: number;
   jobAttempts: number;
   jobBackoffMs: number;
   logLevel: string;
+  /** TLS_CERT_FILE + TLS_KEY_FILE (+ TLS_CA_FILE): the gateway serves HTTPS itself, TLS 1.3 only. */
+  tls: { certFile: string; keyFile: string; caFile?: string } | undefined;
+  /** AUDIT_SIEM_URL: audit rows are also forwarded to a SIEM (http(s)://, syslog+udp://, syslog+tcp://). */
+  auditSiem: { url: string; intervalMs: number; gapGraceMs: number } | undefined;
+  /** Spans are always made (trace ids in logs); exported over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set. */
+  tracing: { serviceName: string; otlpEndpoint: string | undefined };
+  /** WEBHOOK_ALLOW_PRIVATE: deliveries may reach loopback and private addresses (development, tests). */
+  webhookAllowPrivate: boolean;
+  /** WEBHOOK_ALLOW_HOSTS: host names or address ranges (CIDR) webhooks may reach even though they are internal. */
+  webhookAllowHosts: string[];
+  webhookAttempts: number;
+  webhookBackoffMs: number;
+  webhookTimeoutMs: number;
+  webhookConcurrency: number;
+  /** How often the sweep re-enqueues deliveries lost between a task's commit and their enqueue. */
+  webhookSweepIntervalMs: number;
+  /** How far back the sweep looks after a (re)start. */
+  webhookSweepWindowMs: number;
 }
 
 export class ConfigError extends Error {
@@ -86,6 +112,70 @@ export function loadConfig(env: Env = process.env): Config {
   const appDbRole = env.APP_DB_ROLE || "dealscale_app";
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(appDbRole)) problems.push(`APP_DB_ROLE must be a plain lower-case identifier, got "${appDbRole}"`);
 
+  // Operator secrets travel in an Authorization header (and a URL for /ops/login): printable, no spaces.
+  const opsSecret = (name: string): string | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return undefined;
+    if (raw.length < 16 || !/^[\x21-\x7e]+$/.test(raw)) problems.push(`${name} must be at least 16 printable characters without spaces`);
+    return raw;
+  };
+
+  // Webhooks: where deliveries may go (a tenant must not aim the service at internal addresses).
+  const allowPrivateRaw = (env.WEBHOOK_ALLOW_PRIVATE ?? "").trim().toLowerCase();
+  if (!["", "true", "false", "1", "0"].includes(allowPrivateRaw)) problems.push(`WEBHOOK_ALLOW_PRIVATE must be true or false, got "${env.WEBHOOK_ALLOW_PRIVATE}"`);
+  const webhookAllowPrivate = allowPrivateRaw === "true" || allowPrivateRaw === "1";
+  if (production && webhookAllowPrivate) {
+    problems.push("WEBHOOK_ALLOW_PRIVATE must not be true when NODE_ENV=production; list internal receivers in WEBHOOK_ALLOW_HOSTS instead");
+  }
+  const webhookAllowHosts = (env.WEBHOOK_ALLOW_HOSTS || "").split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
+  for (const h of webhookAllowHosts) {
+    const hostName = /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*$/.test(h);
+    if (!ipaddr.isValidCIDR(h) && !ipaddr.isValid(h) && !hostName) problems.push(`WEBHOOK_ALLOW_HOSTS entries must be host names, IP addresses or CIDR ranges, got "${h}"`);
+  }
+
+  // TLS: certificate and key together, each an existing readable file, and a pair that loads.
+  const readableFile = (name: string): string | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return undefined;
+    try {
+      if (!fs.statSync(raw).isFile()) problems.push(`${name} must name a file, got "${raw}"`);
+      else fs.accessSync(raw, fs.constants.R_OK);
+    } catch (e) {
+      problems.push(`${name} is not a readable file: "${raw}" (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    return raw;
+  };
+  const problemsBeforeTls = problems.length;
+  const tlsCertFile = readableFile("TLS_CERT_FILE");
+  const tlsKeyFile = readableFile("TLS_KEY_FILE");
+  const tlsCaFile = readableFile("TLS_CA_FILE");
+  if (!!tlsCertFile !== !!tlsKeyFile) problems.push("TLS_CERT_FILE and TLS_KEY_FILE must be given together");
+  if (tlsCaFile && !tlsCertFile) problems.push("TLS_CA_FILE needs TLS_CERT_FILE and TLS_KEY_FILE");
+  if (tlsCertFile && tlsKeyFile && problems.length === problemsBeforeTls) {
+    try {
+      tls.createSecureContext({ cert: fs.readFileSync(tlsCertFile), key: fs.readFileSync(tlsKeyFile), ...(tlsCaFile ? { ca: fs.readFileSync(tlsCaFile) } : {}) });
+    } catch (e) {
+      problems.push(`TLS_CERT_FILE / TLS_KEY_FILE do not load as a PEM certificate and its private key: ${(e as Error).message}`);
+    }
+  }
+
+  // SIEM forwarding of the audit log.
+  const siemUrl = env.AUDIT_SIEM_URL || undefined;
+  if (siemUrl) {
+    try {
+      const u = new URL(siemUrl);
+      if (!["http:", "https:", "syslog+udp:", "syslog+tcp:"].includes(u.protocol)) {
+        problems.push(`AUDIT_SIEM_URL must use http:, https:, syslog+udp: or syslog+tcp:, got "${u.protocol}"`);
+      } else if (!u.hostname) {
+        problems.push(`AUDIT_SIEM_URL needs a host, e.g. syslog+udp://siem.example:514, got "${siemUrl}"`);
+      }
+    } catch {
+      problems.push(`AUDIT_SIEM_URL is not a valid URL: "${siemUrl}"`);
+    }
+  }
+
+  const otlpEndpoint = env.OTEL_EXPORTER_OTLP_ENDPOINT ? url("OTEL_EXPORTER_OTLP_ENDPOINT", "", ["http:", "https:"]) : undefined;
+
   const config: Config = {
     port: int("PORT", 8080, 0, 65535),
     host: env.HOST || "0.0.0.0",
@@ -95,7 +185,8 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl: url("REDIS_URL", "redis://127.0.0.1:6379", ["redis:", "rediss:"]),
     jwtSecret,
     jwtIssuer: env.A2A_JWT_ISSUER || undefined,
-    operatorToken: env.OPS_TOKEN || undefined,
+    operatorToken: opsSecret("OPS_TOKEN"),
+    metricsToken: opsSecret("METRICS_TOKEN"),
     workerConcurrency: int("WORKER_CONCURRENCY", 64, 1, 1000),
     queuePrefix: env.QUEUE_PREFIX || "{dealscale}",
     roles: { gateway: roleNames.includes("gateway"), worker: roleNames.includes("worker") },
@@ -103,12 +194,26 @@ export function loadConfig(env: Env = process.env): Config {
     agentPlugins: (env.AGENT_PLUGINS || "").split(",").map((s) => s.trim()).filter(Boolean),
     seedDemo: env.SEED_DEMO !== "false",
     workerLockMs: int("WORKER_LOCK_MS", 30_000, 1_000, 600_000),
+    publicUrl: env.PUBLIC_URL ? url("PUBLIC_URL", env.PUBLIC_URL, ["http:", "https:"]).replace(/\/+$/, "") : undefined,
     maxBodyBytes: int("MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
     sseHeartbeatMs: int("SSE_HEARTBEAT_MS", 20_000, 100, 300_000),
     reconcileIntervalMs: int("RECONCILE_INTERVAL_MS", 10_000, 100, 3_600_000),
     jobAttempts: int("JOB_ATTEMPTS", 3, 1, 50),
     jobBackoffMs: int("JOB_BACKOFF_MS", 1_000, 10, 600_000),
     logLevel: env.LOG_LEVEL || "info",
+    tls: tlsCertFile && tlsKeyFile ? { certFile: tlsCertFile, keyFile: tlsKeyFile, ...(tlsCaFile ? { caFile: tlsCaFile } : {}) } : undefined,
+    auditSiem: siemUrl
+      ? { url: siemUrl, intervalMs: int("AUDIT_SIEM_INTERVAL_MS", 1_000, 10, 3_600_000), gapGraceMs: int("AUDIT_SIEM_GAP_GRACE_MS", 10_000, 0, 3_600_000) }
+      : undefined,
+    tracing: { serviceName: env.OTEL_SERVICE_NAME || "dealscale-a2a", otlpEndpoint },
+    webhookAllowPrivate,
+    webhookAllowHosts,
+    webhookAttempts: int("WEBHOOK_ATTEMPTS", 8, 1, 50),
+    webhookBackoffMs: int("WEBHOOK_BACKOFF_MS", 10_000, 10, 3_600_000),
+    webhookTimeoutMs: int("WEBHOOK_TIMEOUT_MS", 10_000, 100, 120_000),
+    webhookConcurrency: int("WEBHOOK_CONCURRENCY", 16, 1, 1000),
+    webhookSweepIntervalMs: int("WEBHOOK_SWEEP_INTERVAL_MS", 30_000, 100, 3_600_000),
+    webhookSweepWindowMs: int("WEBHOOK_SWEEP_WINDOW_MS", 3_600_000, 1_000, 7 * 24 * 3_600_000),
   };
   if (problems.length) throw new ConfigError(problems);
   return config;

@@ -13,6 +13,10 @@ import { ServiceError, isConnectionError } from "../tasks/errors";
 import { AuthError, SCOPES, requireScope, verifyBearer } from "./auth";
 import { streamTask } from "./sse";
 import { mountHealth } from "../ops/health";
+import { ATTR, SpanKind, extractContext, withSpan } from "../ops/tracing";
+import type { AgentRateLimiter } from "./rate-limit";
+import type { WebhookService } from "../webhooks/service";
+import { mountWebhookRoutes } from "../webhooks/routes";
 
 export interface GatewayDeps {
   pool: Pool;
@@ -24,6 +28,14 @@ export interface GatewayDeps {
   jwtIssuer?: string;
   maxBodyBytes: number;
   sseHeartbeatMs: number;
+  /** The cards' rateLimit per tenant and agent (Redis); the A2A face calls `rateLimit.consume(tenantId, agentId)` too. */
+  rateLimit?: AgentRateLimiter;
+  /** Ops routes (/metrics, /ops/...) that carry their own auth; mounted beside /health, before any body parsing. */
+  mountOps?: (app: express.Router) => void;
+  /** The A2A bindings, which parse their own bodies and answer in their own error shapes. */
+  mountA2A?: (app: express.Router, authenticate: Authenticate) => void;
+  /** Webhook subscriptions (/webhooks) and the URL policy for callbackUrl. */
+  webhooks?: WebhookService;
 }
 
 type Handler = (req: Request, res: Response, caller: Caller) => Promise<void>;
@@ -34,33 +46,21 @@ export function createGateway(deps: GatewayDeps): express.Express {
   app.set("trust proxy", "loopback");
 
   mountHealth(app, deps.pool, () => deps.events.ping());
+  deps.mountOps?.(app);
+  deps.mountA2A?.(app, authenticator(deps));
 
   app.use(express.json({ limit: deps.maxBodyBytes, strict: true, type: ["application/json", "application/*+json"] }));
+
+  const authenticate = authenticator(deps);
 
   /** Authenticates, checks scopes, and turns thrown errors into HTTP answers. */
   const route = (scopes: string[], fn: Handler) => async (req: Request, res: Response, next: NextFunction) => {
     try {
-      const claims = verifyBearer(req.header("authorization"), deps.jwtSecret, deps.jwtIssuer);
-      const caller: Caller = { tenantId: claims.tenantId, agentId: claims.agentId, scopes: claims.scopes, ip: req.ip ?? null, userAgent: req.header("user-agent") ?? null };
-      try {
-        requireScope(claims, ...scopes);
-      } catch (e) {
-        await deps.service.auditRefusal(caller, String(req.params.agentId ?? ""), "unauthorized_access", (e as Error).message, { method: req.method, path: req.path });
-        throw e;
-      }
+      const caller = await authenticate(req, scopes);
+      // After auth, so the bucket is the token's tenant's: 429 rate_limited with Retry-After.
+      if (deps.rateLimit && typeof req.params.agentId === "string") await deps.rateLimit.consume(caller.tenantId, req.params.agentId);
       await fn(req, res, caller);
     } catch (e) {
-      if (e instanceof AuthError && e.status === 401) {
-        await appendAnonymousAudit(deps.pool, {
-          eventType: "unauthorized_access",
-          callingAgent: e.claimed?.agentId ?? null,
-          targetAgent: typeof req.params.agentId === "string" ? req.params.agentId : null,
-          ip: req.ip ?? null,
-          userAgent: req.header("user-agent") ?? null,
-          error: e.message,
-          details: { method: req.method, path: req.path, claimedTenant: e.claimed?.tenantId ?? null },
-        }).catch((err) => deps.log.warn({ err: (err as Error).message }, "could not audit an unauthorized request"));
-      }
       next(e);
     }
   };
@@ -78,7 +78,20 @@ export function createGateway(deps: GatewayDeps): express.Express {
   }));
 
   app.post("/agents/:agentId/tasks", route(call, async (req, res, caller) => {
-    const { task, created } = await deps.service.createTask(caller, String(req.params.agentId), req.body ?? {});
+    // The URL policy (no internal addresses) for callbackUrl; its shape is checked by the service.
+    if (deps.webhooks && typeof req.body?.callbackUrl === "string") await deps.webhooks.validateUrl(req.body.callbackUrl, "/callbackUrl");
+    const agentId = String(req.params.agentId);
+    // The create span continues the caller's trace (W3C traceparent); the job carries it to the run span.
+    const { task, created } = await withSpan(
+      "task.create",
+      { kind: SpanKind.SERVER, parent: extractContext(req.headers), attributes: { [ATTR.agentId]: agentId, [ATTR.tenantId]: caller.tenantId, [ATTR.capability]: String(req.body?.type ?? "") } },
+      async (span) => {
+        const r = await deps.service.createTask(caller, agentId, req.body ?? {});
+        span.setAttribute(ATTR.taskId, r.task.taskId);
+        deps.log.debug({ taskId: r.task.taskId, agentId, capability: r.task.type, created: r.created }, "task created");
+        return r;
+      },
+    );
     if (!created) res.set("Idempotent-Replayed", "true");
     res.status(202).location(`/agents/${task.agentId}/tasks/${task.taskId}`).json(task);
   }));
@@ -103,6 +116,8 @@ export function createGateway(deps: GatewayDeps): express.Express {
     res.json(await deps.service.cancelTask(caller, String(req.params.agentId), String(req.params.taskId), reason));
   }));
 
+  if (deps.webhooks) mountWebhookRoutes(app, route, deps.webhooks, { read, call });
+
   app.use((req, res) => {
     res.status(404).json({ error: { code: "not_found", message: `no route for ${req.method} ${req.path}` } });
   });
@@ -125,6 +140,42 @@ export function createGateway(deps: GatewayDeps): express.Express {
 interface ErrorBody {
   error: { code: string; message: string; details?: Record<string, unknown> };
 }
+
+/**
+ * Verifies the bearer token and the scopes a route needs; refusals are audited (401s in the
+ * anonymous chain, a missing scope in the caller's tenant chain) and thrown as AuthError.
+ */
+export function authenticator(deps: Pick<GatewayDeps, "pool" | "service" | "log" | "jwtSecret" | "jwtIssuer">) {
+  return async (req: Request, scopes: string[]): Promise<Caller> => {
+    const agentId = typeof req.params.agentId === "string" ? req.params.agentId : "";
+    try {
+      const claims = verifyBearer(req.header("authorization"), deps.jwtSecret, deps.jwtIssuer);
+      const caller: Caller = { tenantId: claims.tenantId, agentId: claims.agentId, scopes: claims.scopes, ip: req.ip ?? null, userAgent: req.header("user-agent") ?? null };
+      try {
+        requireScope(claims, ...scopes);
+      } catch (e) {
+        await deps.service.auditRefusal(caller, agentId, "unauthorized_access", (e as Error).message, { method: req.method, path: req.path });
+        throw e;
+      }
+      return caller;
+    } catch (e) {
+      if (e instanceof AuthError && e.status === 401) {
+        await appendAnonymousAudit(deps.pool, {
+          eventType: "unauthorized_access",
+          callingAgent: e.claimed?.agentId ?? null,
+          targetAgent: agentId || null,
+          ip: req.ip ?? null,
+          userAgent: req.header("user-agent") ?? null,
+          error: e.message,
+          details: { method: req.method, path: req.path, claimedTenant: e.claimed?.tenantId ?? null },
+        }).catch((err) => deps.log.warn({ err: (err as Error).message }, "could not audit an unauthorized request"));
+      }
+      throw e;
+    }
+  };
+}
+
+export type Authenticate = ReturnType<typeof authenticator>;
 
 export function toHttpError(err: unknown): { status: number; body: ErrorBody } {
   if (err instanceof ServiceError) return { status: err.status, body: { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } } };

@@ -5,6 +5,7 @@
 import { Queue, type JobsOptions } from "bullmq";
 import Redis from "ioredis";
 import { withTimeout } from "../lib/with-timeout";
+import { traceCarrier } from "../ops/tracing";
 
 export const queueName = (agentId: string) => `agent-${agentId}`;
 
@@ -13,6 +14,8 @@ export interface TaskJobData {
   tenantId: string;
   agentId: string;
   type: string;
+  /** W3C trace context (traceparent, tracestate) of the request that created the task: the run span's parent. */
+  trace?: Record<string, string>;
 }
 
 export interface QueueSettings {
@@ -60,6 +63,8 @@ export class TaskQueues {
   }
 
   async enqueue(data: TaskJobData, priority: number): Promise<void> {
+    const trace = data.trace ?? traceCarrier();
+    if (trace) data = { ...data, trace };
     await withTimeout(this.queue(data.agentId).add(data.type, data, this.jobOptions(data.taskId, priority)), REDIS_TIMEOUT_MS, "enqueue");
   }
 

@@ -16,6 +16,7 @@ import type { TaskService } from "../tasks/task-service";
 import type { RedisEventBus } from "../tasks/event-bus";
 import { queueName, type TaskJobData } from "./queues";
 import { asTaskError, type CapabilityHandler, type HandlerContext } from "./handler";
+import { ATTR, SpanKind, extractContext, withSpan } from "../ops/tracing";
 
 export interface WorkerSettings {
   prefix: string;
@@ -74,7 +75,21 @@ export class WorkerRuntime {
     this.connection.disconnect();
   }
 
-  private async process(job: Job<TaskJobData>): Promise<void> {
+  /** One span per job run, a child of the creating request's span (its traceparent travels on the job). */
+  private process(job: Job<TaskJobData>): Promise<void> {
+    const { taskId, tenantId, agentId, type } = job.data;
+    return withSpan(
+      "task.run",
+      {
+        kind: SpanKind.CONSUMER,
+        parent: extractContext(job.data.trace),
+        attributes: { [ATTR.taskId]: taskId, [ATTR.tenantId]: tenantId, [ATTR.agentId]: agentId, [ATTR.capability]: type, [ATTR.attempt]: job.attemptsMade + 1 },
+      },
+      () => this.run(job),
+    );
+  }
+
+  private async run(job: Job<TaskJobData>): Promise<void> {
     const { taskId, tenantId, agentId, type } = job.data;
     const log = this.log.child({ taskId, agentId, capability: type, attempt: job.attemptsMade + 1 });
     const cap = this.registry.capability(agentId, type);

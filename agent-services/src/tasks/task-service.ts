@@ -35,6 +35,28 @@ export interface CreateTaskBody {
   tenantId?: unknown;
 }
 
+/** What the A2A face adds to a create: its own task id, the conversation, and the message. */
+export interface A2ACreateOptions {
+  taskId?: string;
+  contextId?: string;
+  message?: Record<string, unknown>;
+  /** Leave the task unqueued: the A2A executor enqueues it once its event stream listens. */
+  deferEnqueue?: boolean;
+}
+
+export interface ListTasksQuery {
+  status?: unknown;
+  /** Several states at once (the A2A face: FAILED is our failed and timeout). */
+  statuses?: TaskState[];
+  type?: unknown;
+  limit?: unknown;
+  cursor?: unknown;
+  contextId?: unknown;
+  updatedAfter?: unknown;
+  /** Also count all matching tasks (A2A ListTasks reports totalSize). */
+  withTotal?: boolean;
+}
+
 export interface Logger {
   warn(obj: Record<string, unknown>, msg: string): void;
 }
@@ -103,7 +125,13 @@ export class TaskService {
     return cap;
   }
 
-  async createTask(caller: Caller, agentId: string, body: CreateTaskBody): Promise<{ task: store.TaskView; created: boolean }> {
+  async createTask(caller: Caller, agentId: string, body: CreateTaskBody, a2a: A2ACreateOptions = {}): Promise<{ task: store.TaskView; created: boolean }> {
+    const { row, created } = await this.createTaskRow(caller, agentId, body, a2a);
+    return { task: store.toView(row), created };
+  }
+
+  /** The create behind both faces; the A2A face passes its task id, context and message. */
+  async createTaskRow(caller: Caller, agentId: string, body: CreateTaskBody, a2a: A2ACreateOptions = {}): Promise<{ row: store.TaskRow; created: boolean }> {
     const card = this.registry.card(agentId);
     if (!card) throw notFound(`agent "${agentId}"`);
     if (card.status === "maintenance" || card.status === "retired") {
@@ -136,14 +164,13 @@ export class TaskService {
     }
     const schemaIssues = cap.validateInputs(inputs);
     if (schemaIssues.length) {
-      throw invalidInput(`inputs do not match the ${type} schema: ${schemaIssues[0].path} ${schemaIssues[0].message}`, {
-        errors: schemaIssues.map((i) => ({ ...i, path: `/inputs${i.path === "/" ? "" : i.path}` })),
-      });
+      const errors = schemaIssues.map((i) => ({ ...i, path: `/inputs${i.path === "/" ? "" : i.path}` }));
+      throw invalidInput(`inputs do not match the ${type} schema: ${errors[0].path} ${errors[0].message}`, { errors });
     }
 
     const cost = estimateCostMilli(cap.capability, inputs as Record<string, unknown>);
     const newTask: store.NewTask = {
-      id: randomUUID(),
+      id: a2a.taskId ?? randomUUID(),
       agentId,
       type,
       priority,
@@ -154,6 +181,8 @@ export class TaskService {
       callbackUrl: (callbackUrl as string | undefined) ?? null,
       ip: caller.ip ?? null,
       userAgent: caller.userAgent ?? null,
+      contextId: a2a.contextId ?? null,
+      a2aMessage: a2a.message ?? null,
     };
     let outcome: store.CreateOutcome;
     try {
@@ -174,33 +203,45 @@ export class TaskService {
         if (!outcome.sameRequest) {
           throw new ServiceError(409, "idempotency_key_reused", "idempotencyKey was already used for a different request", { taskId: outcome.row.id });
         }
-        return { task: store.toView(outcome.row), created: false };
+        return { row: outcome.row, created: false };
       case "created":
-        try {
-          await this.queues.enqueue({ taskId: newTask.id, tenantId: caller.tenantId, agentId, type }, priority);
-        } catch (e) {
-          // The task is committed; the reconciler enqueues it once Redis answers again.
-          this.log.warn({ taskId: newTask.id, err: (e as Error).message }, "enqueue failed; the reconciler will retry");
-        }
+        if (!a2a.deferEnqueue) await this.enqueue(outcome.row);
         this.events.publish(outcome.event).catch(() => undefined);
         this.notify("onCreated", outcome.row);
-        return { task: store.toView(outcome.row), created: true };
+        return { row: outcome.row, created: true };
+    }
+  }
+
+  /**
+   * Puts a created task on its queue. Idempotent by job id; if Redis does not answer, the task stays
+   * submitted and the reconciler enqueues it later.
+   */
+  async enqueue(row: store.TaskRow): Promise<void> {
+    try {
+      await this.queues.enqueue({ taskId: row.id, tenantId: row.tenant_id, agentId: row.agent_id, type: row.type }, row.priority);
+    } catch (e) {
+      this.log.warn({ taskId: row.id, err: (e as Error).message }, "enqueue failed; the reconciler will retry");
     }
   }
 
   async getTask(caller: Caller, agentId: string, taskId: string): Promise<store.TaskView> {
+    return store.toView(await this.getTaskRow(caller, agentId, taskId));
+  }
+
+  async getTaskRow(caller: Caller, agentId: string, taskId: string): Promise<store.TaskRow> {
     this.requireAgent(agentId);
     if (!isUuid(taskId)) throw notFound(`task "${taskId}"`);
     const row = await withTenant(this.pool, caller.tenantId, (tx) => store.getTask(tx, agentId, taskId));
     if (!row) throw notFound(`task "${taskId}"`);
-    return store.toView(row);
+    return row;
   }
 
-  async listTasks(
-    caller: Caller,
-    agentId: string,
-    query: { status?: unknown; type?: unknown; limit?: unknown; cursor?: unknown },
-  ): Promise<{ tasks: store.TaskView[]; nextCursor: string | null }> {
+  async listTasks(caller: Caller, agentId: string, query: ListTasksQuery): Promise<{ tasks: store.TaskView[]; nextCursor: string | null }> {
+    const { rows, nextCursor } = await this.listTaskRows(caller, agentId, query);
+    return { tasks: rows.map(store.toView), nextCursor };
+  }
+
+  async listTaskRows(caller: Caller, agentId: string, query: ListTasksQuery): Promise<{ rows: store.TaskRow[]; nextCursor: string | null; total?: number }> {
     this.requireAgent(agentId);
     if (query.status !== undefined && !isTaskState(query.status)) throw invalidInput(`status must be one of submitted, working, completed, failed, cancelled, timeout`, { errors: [{ path: "status", message: "unknown status" }] });
     const limit = query.limit === undefined ? 50 : Number(query.limit);
@@ -210,14 +251,26 @@ export class TaskService {
       after = decodeCursor(query.cursor);
       if (!after) throw invalidInput("cursor is not one this API returned", { errors: [{ path: "cursor", message: "invalid cursor" }] });
     }
-    const rows = await withTenant(this.pool, caller.tenantId, (tx) =>
-      store.listTasks(tx, { agentId, status: query.status as TaskState | undefined, type: typeof query.type === "string" ? query.type : undefined, limit: limit + 1, after }),
-    );
+    if (query.updatedAfter !== undefined && (typeof query.updatedAfter !== "string" || Number.isNaN(Date.parse(query.updatedAfter)))) {
+      throw invalidInput("updatedAfter must be an ISO 8601 instant", { errors: [{ path: "updatedAfter", message: "must be ISO 8601" }] });
+    }
+    const filter = {
+      agentId,
+      statuses: query.statuses ?? (query.status ? [query.status as TaskState] : undefined),
+      type: typeof query.type === "string" ? query.type : undefined,
+      contextId: typeof query.contextId === "string" && query.contextId ? query.contextId : undefined,
+      updatedAfter: query.updatedAfter as string | undefined,
+    };
+    const { rows, total } = await withTenant(this.pool, caller.tenantId, async (tx) => ({
+      rows: await store.listTasks(tx, { ...filter, limit: limit + 1, after }),
+      total: query.withTotal ? await store.countTasks(tx, filter) : undefined,
+    }));
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     return {
-      tasks: page.map(store.toView),
+      rows: page,
       nextCursor: rows.length > limit && last ? encodeCursor(last.cursor_ts, last.id) : null,
+      total,
     };
   }
 

@@ -23,6 +23,8 @@ export interface TaskRow {
   credits_used_milli: string;
   calling_agent: string | null;
   callback_url: string | null;
+  context_id: string | null;
+  a2a_message: Record<string, unknown> | null;
   attempts: number;
   created_at: Date;
   updated_at: Date;
@@ -113,6 +115,9 @@ export interface NewTask {
   callbackUrl: string | null;
   ip: string | null;
   userAgent: string | null;
+  /** A2A only: the conversation the task belongs to, and the message that started it. */
+  contextId?: string | null;
+  a2aMessage?: Record<string, unknown> | null;
 }
 
 export type CreateOutcome =
@@ -176,14 +181,16 @@ export async function createTasks(tx: TenantTx, items: NewTask[]): Promise<Creat
   const r = await tx.one<{ created: Record<string, unknown>[]; events: Record<string, unknown>[] }>(
     `WITH req AS (
        SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(ord int, id uuid, agent_id text, type text, priority int, inputs jsonb,
-         idempotency_key text, cost bigint, calling_agent text, callback_url text, ip text, user_agent text)
+         idempotency_key text, cost bigint, calling_agent text, callback_url text, ip text, user_agent text,
+         context_id text, a2a_message jsonb)
      ), debit AS (
        UPDATE tenants SET credits_balance_milli = credits_balance_milli - $2::bigint, updated_at = now()
        WHERE id = $3 AND $2::bigint > 0
      ), ins AS (
        INSERT INTO tasks (id, tenant_id, agent_id, type, status, priority, inputs, idempotency_key,
-                          credits_reserved_milli, calling_agent, callback_url)
-       SELECT id, $3, agent_id, type, 'submitted', priority, inputs, idempotency_key, cost, calling_agent, callback_url
+                          credits_reserved_milli, calling_agent, callback_url, context_id, a2a_message)
+       SELECT id, $3, agent_id, type, 'submitted', priority, inputs, idempotency_key, cost, calling_agent, callback_url,
+              context_id, a2a_message
        FROM req ORDER BY ord
        ON CONFLICT (tenant_id, agent_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
        RETURNING *
@@ -206,6 +213,7 @@ export async function createTasks(tx: TenantTx, items: NewTask[]): Promise<Creat
       JSON.stringify(accepted.map((t, ord) => ({
         ord, id: t.id, agent_id: t.agentId, type: t.type, priority: t.priority, inputs: t.inputs, idempotency_key: t.idempotencyKey,
         cost: t.reservedMilli.toString(), calling_agent: t.callingAgent, callback_url: t.callbackUrl, ip: t.ip, user_agent: t.userAgent?.slice(0, 500) ?? null,
+        context_id: t.contextId ?? null, a2a_message: t.a2aMessage ?? null,
       }))),
       debit.toString(),
       tx.tenantId,
@@ -362,8 +370,11 @@ export async function getTask(tx: TenantTx, agentId: string, taskId: string): Pr
 
 export interface ListQuery {
   agentId: string;
-  status?: TaskState;
+  statuses?: TaskState[];
   type?: string;
+  contextId?: string;
+  /** Only tasks whose status changed after this instant (ISO 8601). */
+  updatedAfter?: string;
   limit: number;
   /** Opaque cursor: the last item of the previous page. */
   after?: { createdAt: string; id: string };
@@ -372,11 +383,18 @@ export interface ListQuery {
 /** List rows carry their exact (microsecond) creation time for the cursor; a JS Date would round it. */
 export type ListedTaskRow = TaskRow & { cursor_ts: string };
 
-export async function listTasks(tx: TenantTx, q: ListQuery): Promise<ListedTaskRow[]> {
+function taskFilter(q: Omit<ListQuery, "limit" | "after">): { where: string[]; params: unknown[] } {
   const params: unknown[] = [q.agentId];
   const where = ["agent_id = $1"];
-  if (q.status) where.push(`status = $${params.push(q.status)}`);
+  if (q.statuses?.length) where.push(`status = ANY($${params.push(q.statuses)}::text[])`);
   if (q.type) where.push(`type = $${params.push(q.type)}`);
+  if (q.contextId) where.push(`context_id = $${params.push(q.contextId)}`);
+  if (q.updatedAfter) where.push(`updated_at > $${params.push(q.updatedAfter)}::timestamptz`);
+  return { where, params };
+}
+
+export async function listTasks(tx: TenantTx, q: ListQuery): Promise<ListedTaskRow[]> {
+  const { where, params } = taskFilter(q);
   if (q.after) {
     const a = params.push(q.after.createdAt);
     const b = params.push(q.after.id);
@@ -387,6 +405,12 @@ export async function listTasks(tx: TenantTx, q: ListQuery): Promise<ListedTaskR
     `SELECT *, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_ts FROM tasks WHERE ${where.join(" AND ")} ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
     params,
   );
+}
+
+export async function countTasks(tx: TenantTx, q: Omit<ListQuery, "limit" | "after">): Promise<number> {
+  const { where, params } = taskFilter(q);
+  const row = await tx.one<{ n: number }>(`SELECT count(*)::int AS n FROM tasks WHERE ${where.join(" AND ")}`, params);
+  return row?.n ?? 0;
 }
 
 export async function eventsAfter(tx: TenantTx, taskId: string, afterId: string, limit = 1000): Promise<TaskEvent[]> {

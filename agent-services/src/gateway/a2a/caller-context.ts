@@ -1,0 +1,81 @@
+/**
+ * How the authenticated caller travels through the SDK: our auth middleware builds it, the
+ * UserBuilder wraps it in the SDK's User, and our stores and executor read it back.
+ */
+import { ServerCallContext, type User } from "@a2a-js/sdk/server";
+import type { ServerCallContextBuilderOptions } from "@a2a-js/sdk/server";
+import { A2AError, JsonRpcRequestMalformedError, RestRequestMalformedError } from "@a2a-js/sdk/errors";
+import type { Request } from "express";
+import type { Caller } from "../../tasks/task-service";
+import { ServiceError } from "../../tasks/errors";
+
+export type Transport = "jsonrpc" | "rest";
+
+const TRANSPORT = "dealscale.transport";
+
+export class CallerUser implements User {
+  constructor(readonly caller: Caller) {}
+  get isAuthenticated(): boolean {
+    return true;
+  }
+  get userName(): string {
+    return `${this.caller.tenantId}/${this.caller.agentId}`;
+  }
+}
+
+export const CALLER_LOCAL = "caller";
+
+/** UserBuilder: the caller our auth middleware put on res.locals. */
+export async function userFromRequest(req: Request): Promise<User> {
+  const caller = req.res?.locals[CALLER_LOCAL] as Caller | undefined;
+  if (!caller) throw new Error("A2A route reached without authentication");
+  return new CallerUser(caller);
+}
+
+/** A ServerCallContextBuilder that remembers which binding the call came through. */
+export function contextBuilderFor(transport: Transport) {
+  return (options: ServerCallContextBuilderOptions): ServerCallContext => {
+    const state = new Map<string, unknown>([
+      ["headers", options.headers],
+      [TRANSPORT, transport],
+    ]);
+    return new ServerCallContext({
+      requestedExtensions: options.extensions,
+      user: options.user,
+      tenant: options.tenant,
+      requestedVersion: options.requestedVersion,
+      state,
+    });
+  };
+}
+
+export function callerOf(context: ServerCallContext | undefined): Caller {
+  const user = context?.user;
+  if (!(user instanceof CallerUser)) throw new Error("A2A call without an authenticated caller");
+  // The tenant of a request (path or params) must be the token's; the gateway refuses a mismatch
+  // with 403 before the SDK sees it, so this only guards against a route that forgot to.
+  if (context?.tenant && context.tenant !== user.caller.tenantId) {
+    throw new RequestMalformedForTenant();
+  }
+  return user.caller;
+}
+
+class RequestMalformedForTenant extends A2AError {
+  constructor() {
+    super("the request names another tenant than its token");
+  }
+}
+
+/** Our service errors as the A2A errors of the binding the call came through. */
+export function toA2AError(e: unknown, context: ServerCallContext | undefined): unknown {
+  if (!(e instanceof ServiceError)) return e;
+  const transport = context?.state.get(TRANSPORT) as Transport | undefined;
+  const metadata: Record<string, string> = { code: e.code };
+  for (const [k, v] of Object.entries(e.details ?? {})) metadata[k] = typeof v === "string" ? v : JSON.stringify(v);
+  // JSON-RPC: schema and lookup errors are invalid params; other statuses keep their HTTP number
+  // as an application-defined code (402 credits, 403 tenant, 409 conflict, 503 unavailable).
+  const envelopeCode = e.status === 400 || e.status === 404 ? -32602 : e.status;
+  return transport === "rest"
+    ? new RestRequestMalformedError({ message: e.message, statusCode: e.status, metadata })
+    : new JsonRpcRequestMalformedError({ message: e.message, envelopeCode, metadata });
+}

@@ -1,0 +1,72 @@
+/**
+ * The SDK's DefaultRequestHandler with DealScale admission in front of SendMessage: the message's
+ * skill and inputs are validated and the task created (credits reserved, audited) before the SDK
+ * runs the executor, so a bad request is an A2A error, not a failed phantom task. A resent message
+ * (same messageId) gets the task it created the first time.
+ */
+import { randomUUID } from "node:crypto";
+import { Message as MessageCodec, type Message, type SendMessageRequest, type StreamResponse, type Task } from "@a2a-js/sdk";
+import { DefaultRequestHandler, type ServerCallContext } from "@a2a-js/sdk/server";
+import { RequestMalformedError, UnsupportedOperationError } from "@a2a-js/sdk/errors";
+import type { TaskService } from "../../tasks/task-service";
+import { contextIdOf, parseSkillRequest, toA2ATask } from "../../protocol/a2a-mapping";
+import { isTerminal } from "../../protocol/task-states";
+import { callerOf, toA2AError } from "./caller-context";
+
+type Admission = { kind: "run" } | { kind: "done"; task: Task };
+
+export class DealScaleRequestHandler extends DefaultRequestHandler {
+  private agentId!: string;
+  private service!: TaskService;
+
+  static create(agentId: string, service: TaskService, ...args: ConstructorParameters<typeof DefaultRequestHandler>): DealScaleRequestHandler {
+    const handler = new DealScaleRequestHandler(...args);
+    handler.agentId = agentId;
+    handler.service = service;
+    return handler;
+  }
+
+  override async sendMessage(params: SendMessageRequest, context: ServerCallContext): Promise<Message | Task> {
+    const admission = await this.admit(params, context);
+    return admission.kind === "done" ? admission.task : super.sendMessage(params, context);
+  }
+
+  override async *sendMessageStream(params: SendMessageRequest, context: ServerCallContext): AsyncGenerator<StreamResponse, void, undefined> {
+    const admission = await this.admit(params, context);
+    if (admission.kind === "done") {
+      yield { payload: { $case: "task", value: admission.task } };
+      return;
+    }
+    yield* super.sendMessageStream(params, context);
+  }
+
+  /** Creates the task the message asks for and points the message at it. */
+  private async admit(params: SendMessageRequest, context: ServerCallContext): Promise<Admission> {
+    const caller = callerOf(context);
+    const message = params.message;
+    if (!message?.messageId) throw new RequestMalformedError("message.messageId is required");
+    if (message.taskId) {
+      throw new UnsupportedOperationError("DealScale tasks take a single message; send a new message without taskId to start another task");
+    }
+    const request = parseSkillRequest(message, params.metadata);
+    if (typeof request === "string") throw new RequestMalformedError(request);
+    const contextId = message.contextId || randomUUID();
+    const taskId = randomUUID();
+    let result;
+    try {
+      result = await this.service.createTaskRow(
+        caller,
+        this.agentId,
+        { type: request.skill, inputs: request.inputs, priority: request.priority, idempotencyKey: `a2a:${message.messageId}`, tenantId: params.tenant || undefined },
+        { taskId, contextId, message: MessageCodec.toJSON({ ...message, taskId, contextId }) as Record<string, unknown>, deferEnqueue: true },
+      );
+    } catch (e) {
+      throw toA2AError(e, context);
+    }
+    const { row } = result;
+    if (isTerminal(row.status)) return { kind: "done", task: toA2ATask(row) };
+    message.taskId = row.id;
+    message.contextId = contextIdOf(row);
+    return { kind: "run" };
+  }
+}

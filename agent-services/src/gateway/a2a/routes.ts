@@ -1,0 +1,122 @@
+/**
+ * The A2A face of each agent: its card at /agents/<id>/.well-known/agent-card.json, the JSON-RPC
+ * binding at /agents/<id>/a2a/jsonrpc and the HTTP+JSON binding at /agents/<id>/a2a/rest, both
+ * served by the SDK's handlers over our task service, task store, Redis bus and push configs.
+ * In front of the SDK: our body limit, bearer auth with per-method scopes (audited like the REST
+ * face), the token's tenant against any tenant the request names, and the agent's rate limit.
+ */
+import express, { type NextFunction, type Request, type Response, type Router } from "express";
+import type { Pool } from "pg";
+import type { Logger as Pino } from "pino";
+import { jsonRpcHandler, restHandler } from "@a2a-js/sdk/server/express";
+import type { AgentRegistry } from "../../protocol/registry";
+import type { TaskService, Caller } from "../../tasks/task-service";
+import type { RedisEventBus } from "../../tasks/event-bus";
+import { a2aCardJson, a2aPaths, toA2ACard } from "../../protocol/a2a-card";
+import type { UrlPolicy } from "../../webhooks/url-policy";
+import { AuthError, SCOPES } from "../auth";
+import type { Authenticate } from "../app";
+import { ServiceError } from "../../tasks/errors";
+import { CALLER_LOCAL, contextBuilderFor, userFromRequest } from "./caller-context";
+import { DealScaleExecutor } from "./executor";
+import { PgTaskStore } from "./pg-task-store";
+import { PgPushConfigStore } from "./push-store";
+import { RedisBusManager } from "./redis-bus";
+import { DealScaleRequestHandler } from "./request-handler";
+
+export interface A2ADeps {
+  pool: Pool;
+  registry: AgentRegistry;
+  service: TaskService;
+  events: RedisEventBus;
+  log: Pino;
+  authenticate: Authenticate;
+  urlPolicy: UrlPolicy;
+  maxBodyBytes: number;
+  /** Base URL the cards advertise; by default the URL the request came in on. */
+  publicUrl?: string;
+  /** Per tenant and agent; throws a 429 ServiceError when over the card's rate. */
+  rateLimit?: (caller: Caller, agentId: string) => Promise<void>;
+  busWatchdogMs?: number;
+}
+
+const READ_METHODS = new Set(["GetTask", "ListTasks", "SubscribeToTask", "GetTaskPushNotificationConfig", "ListTaskPushNotificationConfigs", "GetExtendedAgentCard"]);
+const REST_ROOTS = new Set(["message:send", "message:stream", "tasks", "extendedAgentCard"]);
+
+export function mountA2A(app: Router, deps: A2ADeps): void {
+  for (const card of deps.registry.list()) {
+    const agentId = card.agentId;
+    const paths = a2aPaths(agentId);
+    const busManager = new RedisBusManager({ agentId, service: deps.service, events: deps.events, watchdogMs: deps.busWatchdogMs ?? 5000 });
+    const requestHandler = DealScaleRequestHandler.create(
+      agentId,
+      deps.service,
+      toA2ACard(card, deps.publicUrl ?? "http://localhost"),
+      new PgTaskStore(agentId, deps.service),
+      new DealScaleExecutor(agentId, deps.service),
+      busManager,
+      new PgPushConfigStore(deps.pool, deps.urlPolicy),
+    );
+
+    // Discovery is public, as A2A clients expect: the card holds no tenant data.
+    app.get(paths.card, (req, res) => {
+      res.set("Cache-Control", "public, max-age=300").json(a2aCardJson(card, deps.publicUrl ?? requestBaseUrl(req)));
+    });
+
+    const jsonBody = express.json({ limit: deps.maxBodyBytes, type: ["application/json", "application/*+json"] });
+    app.use(paths.jsonRpc, jsonBody, bodyError("jsonrpc"), guard(deps, agentId, "jsonrpc"), jsonRpcHandler({ requestHandler, userBuilder: userFromRequest, contextBuilder: contextBuilderFor("jsonrpc") }));
+    app.use(paths.rest, jsonBody, bodyError("rest"), guard(deps, agentId, "rest"), restHandler({ requestHandler, userBuilder: userFromRequest, contextBuilder: contextBuilderFor("rest") }));
+  }
+}
+
+/** Auth, tenant and rate limit before the SDK; refusals in the binding's own error shape. */
+function guard(deps: A2ADeps, agentId: string, binding: "jsonrpc" | "rest") {
+  return async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      const read = binding === "jsonrpc" ? READ_METHODS.has(String(req.body?.method)) : req.method === "GET" || /:subscribe$/.test(req.path);
+      req.params.agentId = agentId;
+      const caller = await deps.authenticate(req, read ? [SCOPES.read, SCOPES.call] : [SCOPES.call]);
+      const named = binding === "jsonrpc" ? req.body?.params?.tenant : restTenant(req.path);
+      if (typeof named === "string" && named !== "" && named !== caller.tenantId) {
+        await deps.service.auditRefusal(caller, agentId, "tenant_mismatch", "A2A request names another tenant than its token", { namedTenant: named });
+        throw new ServiceError(403, "forbidden", "the request names another tenant than its token");
+      }
+      await deps.rateLimit?.(caller, agentId);
+      res.locals[CALLER_LOCAL] = caller;
+      next();
+    } catch (e) {
+      refuse(res, binding, e, req.body?.id);
+    }
+  };
+}
+
+/** Malformed or oversized bodies answered in the binding's error shape (-32700 / 400, 413). */
+function bodyError(binding: "jsonrpc" | "rest") {
+  return (err: unknown, _req: Request, res: Response, _next: NextFunction) => refuse(res, binding, err, undefined);
+}
+
+function restTenant(path: string): string | undefined {
+  const first = path.split("/").filter(Boolean)[0];
+  return first && !REST_ROOTS.has(first) && !first.startsWith("message:") ? decodeURIComponent(first) : undefined;
+}
+
+function refuse(res: Response, binding: "jsonrpc" | "rest", e: unknown, id: unknown): void {
+  const status = e instanceof AuthError || e instanceof ServiceError ? e.status : (e as { status?: number })?.status === 413 ? 413 : (e as { type?: string })?.type === "entity.parse.failed" ? 400 : 503;
+  const message = e instanceof Error ? e.message : "request refused";
+  if (status === 401) res.set("WWW-Authenticate", 'Bearer realm="dealscale-a2a"');
+  if (e instanceof ServiceError && e.details?.retryAfterSeconds) res.set("Retry-After", String(e.details.retryAfterSeconds));
+  if (binding === "jsonrpc") {
+    const code = status === 400 ? -32700 : status;
+    res.status(status).json({ jsonrpc: "2.0", id: id ?? null, error: { code, message } });
+  } else {
+    res.status(status).json({ error: { code: status, status: restStatusName(status), message, details: [] } });
+  }
+}
+
+function restStatusName(status: number): string {
+  return ({ 400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 413: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE" } as Record<number, string>)[status] ?? "UNKNOWN";
+}
+
+function requestBaseUrl(req: Request): string {
+  return `${req.protocol}://${req.get("host")}`;
+}

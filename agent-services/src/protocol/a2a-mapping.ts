@@ -1,0 +1,130 @@
+/**
+ * Mapping between DealScale tasks and A2A objects, in the SDK's in-memory (ts-proto) shapes. Pure
+ * code: what a message asks for, what a task row looks like to an A2A client, and the events a
+ * state change becomes.
+ */
+import { Message as MessageCodec, Role, StreamResponse, TaskState, type Artifact, type Message, type Part, type Task, type TaskStatus } from "@a2a-js/sdk";
+import type { TaskState as OurState } from "./task-states";
+
+export interface TaskLike {
+  id: string;
+  agent_id: string;
+  type: string;
+  status: OurState;
+  priority: number;
+  progress: number;
+  progress_message: string | null;
+  outputs: Record<string, unknown> | null;
+  error: { code: string; message: string } | null;
+  credits_reserved_milli: string;
+  credits_used_milli: string;
+  context_id: string | null;
+  a2a_message: Record<string, unknown> | null;
+  updated_at: Date;
+}
+
+const TO_A2A: Record<OurState, TaskState> = {
+  submitted: TaskState.TASK_STATE_SUBMITTED,
+  working: TaskState.TASK_STATE_WORKING,
+  completed: TaskState.TASK_STATE_COMPLETED,
+  failed: TaskState.TASK_STATE_FAILED,
+  cancelled: TaskState.TASK_STATE_CANCELED,
+  // A2A has no timeout state: a task past its SLA failed, and its message says why.
+  timeout: TaskState.TASK_STATE_FAILED,
+};
+
+export function toA2AState(state: OurState): TaskState {
+  return TO_A2A[state];
+}
+
+/** Our states an A2A state filter selects; empty when no DealScale task can be in that state. */
+export function fromA2AState(state: TaskState): OurState[] {
+  return (Object.keys(TO_A2A) as OurState[]).filter((s) => TO_A2A[s] === state);
+}
+
+export const OUTPUTS_ARTIFACT_ID = "outputs";
+
+const dataPart = (value: unknown): Part => ({ content: { $case: "data", value }, mediaType: "application/json", filename: "", metadata: {} });
+const textPart = (value: string): Part => ({ content: { $case: "text", value }, mediaType: "text/plain", filename: "", metadata: {} });
+
+export function contextIdOf(row: TaskLike): string {
+  return row.context_id ?? row.id;
+}
+
+function agentMessage(row: TaskLike, parts: Part[]): Message {
+  return {
+    messageId: `${row.id}:${row.status}:${row.updated_at.getTime()}`,
+    contextId: contextIdOf(row),
+    taskId: row.id,
+    role: Role.ROLE_AGENT,
+    parts,
+    metadata: {},
+    extensions: [],
+    referenceTaskIds: [],
+  };
+}
+
+export function statusOf(row: TaskLike): TaskStatus {
+  let message: Message | undefined;
+  if (row.error && row.status !== "completed") {
+    message = agentMessage(row, [textPart(`${row.error.code}: ${row.error.message}`), dataPart({ code: row.error.code, message: row.error.message })]);
+  } else if (row.status === "working" && row.progress_message) {
+    message = agentMessage(row, [textPart(row.progress_message)]);
+  }
+  return { state: toA2AState(row.status), message, timestamp: row.updated_at.toISOString() };
+}
+
+export function outputsArtifact(outputs: Record<string, unknown>): Artifact {
+  return { artifactId: OUTPUTS_ARTIFACT_ID, name: "outputs", description: "The capability's validated outputs", parts: [dataPart(outputs)], metadata: {}, extensions: [] };
+}
+
+export function taskMetadata(row: TaskLike): Record<string, unknown> {
+  return {
+    dealscale: {
+      agentId: row.agent_id,
+      capability: row.type,
+      priority: row.priority,
+      progress: row.progress,
+      creditsReserved: Number(BigInt(row.credits_reserved_milli)) / 1000,
+      creditsUsed: Number(BigInt(row.credits_used_milli)) / 1000,
+    },
+  };
+}
+
+export function toA2ATask(row: TaskLike): Task {
+  return {
+    id: row.id,
+    contextId: contextIdOf(row),
+    status: statusOf(row),
+    artifacts: row.status === "completed" && row.outputs ? [outputsArtifact(row.outputs)] : [],
+    history: row.a2a_message ? [MessageCodec.fromJSON(row.a2a_message)] : [],
+    metadata: taskMetadata(row),
+  };
+}
+
+export interface SkillRequest {
+  skill: string;
+  inputs: Record<string, unknown>;
+  priority?: number;
+}
+
+/** Reads the invocation convention from a message; a string says what is wrong with it. */
+export function parseSkillRequest(message: Message, requestMetadata?: Record<string, unknown>): SkillRequest | string {
+  const meta = { ...(requestMetadata ?? {}), ...(message.metadata ?? {}) };
+  const skill = meta.skill;
+  if (typeof skill !== "string" || !skill) return "message.metadata.skill must name the skill (capability) to run";
+  const data = message.parts.filter((p) => p.content?.$case === "data");
+  const others = message.parts.filter((p) => p.content && p.content.$case !== "data" && p.content.$case !== "text");
+  if (others.length) return "only data and text parts are accepted; the inputs go in one data part";
+  if (data.length > 1) return "send the inputs as exactly one data part";
+  const value = data.length ? (data[0].content as { value: unknown }).value : {};
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return "the data part must hold the inputs object";
+  const priority = meta.priority;
+  if (priority !== undefined && (typeof priority !== "number" || !Number.isInteger(priority))) return "message.metadata.priority must be an integer 1..10";
+  return { skill, inputs: value as Record<string, unknown>, priority: priority as number | undefined };
+}
+
+/** The body of an A2A push notification (v1.0: a StreamResponse carrying the task), as JSON. */
+export function a2aPushBody(row: TaskLike): unknown {
+  return StreamResponse.toJSON({ payload: { $case: "task", value: toA2ATask(row) } });
+}

@@ -1,0 +1,223 @@
+/**
+ * A2A 1.0 interop, through the SDK's own client (ClientFactory.createFromUrl) against a running
+ * gateway and workers, for both bindings: blocking and non-blocking SendMessage, streaming,
+ * GetTask, ListTasks, CancelTask, SubscribeToTask, errors, and the tenant rule.
+ */
+import { randomUUID } from "node:crypto";
+import { ClientFactory, ClientFactoryOptions, JsonRpcTransportFactory, RestTransportFactory, type Client } from "@a2a-js/sdk/client";
+import { Role, TaskState, type Message, type StreamResponse, type Task } from "@a2a-js/sdk";
+import { startTestStack, type TestStack } from "./support/harness";
+import { tenantBalance } from "../src/tasks/tenants";
+
+let t: TestStack;
+let tenant: string;
+let token: string;
+const A = "test-agent";
+
+beforeAll(async () => {
+  t = await startTestStack();
+  tenant = await t.tenant(1000);
+  token = t.token(tenant);
+});
+afterAll(async () => t?.close());
+
+const authFetch = (tok: string): typeof fetch => (input, init) => {
+  const headers = new Headers(init?.headers);
+  headers.set("authorization", `Bearer ${tok}`);
+  return fetch(input, { ...init, headers });
+};
+
+async function clientFor(binding: "JSONRPC" | "HTTP+JSON", tok = token): Promise<Client> {
+  const factory = new ClientFactory(
+    ClientFactoryOptions.createFrom(ClientFactoryOptions.default, {
+      transports: [new JsonRpcTransportFactory({ fetchImpl: authFetch(tok) }), new RestTransportFactory({ fetchImpl: authFetch(tok) })],
+      preferredTransports: [binding],
+    }),
+  );
+  return factory.createFromUrl(`${t.url}/agents/${A}/`);
+}
+
+function message(skill: string, inputs: Record<string, unknown>, extra: Partial<Message> = {}): Message {
+  return {
+    messageId: randomUUID(),
+    contextId: "",
+    taskId: "",
+    role: Role.ROLE_USER,
+    parts: [{ content: { $case: "data", value: inputs }, mediaType: "application/json", filename: "", metadata: {} }],
+    metadata: { skill },
+    extensions: [],
+    referenceTaskIds: [],
+    ...extra,
+  };
+}
+
+const send = (client: Client, msg: Message, returnImmediately = false) =>
+  client.sendMessage({ tenant: "", message: msg, configuration: { acceptedOutputModes: [], taskPushNotificationConfig: undefined, returnImmediately }, metadata: {} });
+
+const asTask = (r: unknown) => r as Task;
+const dataOf = (task: Task) => (task.artifacts[0]?.parts[0]?.content as { value: unknown } | undefined)?.value;
+
+test("the agent card is derived from the DealScale card and served at the well-known path", async () => {
+  const res = await fetch(`${t.url}/agents/data-engineer/.well-known/agent-card.json`);
+  expect(res.status).toBe(200);
+  const card = (await res.json()) as any;
+  expect(card.name).toBe("DataEngineer");
+  expect(card.skills.map((s: any) => s.id)).toEqual(["enrichLeads", "dedupeLeads", "validateLeads", "importLeads"]);
+  expect(card.capabilities).toMatchObject({ streaming: true, pushNotifications: true });
+  const ext = card.capabilities.extensions[0];
+  expect(ext.params.capabilities.enrichLeads.inputSchema.required).toContain("leadIds");
+  expect(ext.params.capabilities.enrichLeads.pricing).toMatchObject({ creditsPerLead: 1 });
+  expect(ext.params.invocation.skill).toMatch(/metadata.skill/);
+  expect(card.securitySchemes.bearer.httpAuthSecurityScheme).toMatchObject({ scheme: "Bearer", bearerFormat: "JWT" });
+  expect(card.supportedInterfaces).toEqual([
+    expect.objectContaining({ url: `${t.url}/agents/data-engineer/a2a/jsonrpc`, protocolBinding: "JSONRPC", protocolVersion: "1.0" }),
+    expect.objectContaining({ url: `${t.url}/agents/data-engineer/a2a/rest`, protocolBinding: "HTTP+JSON", protocolVersion: "1.0" }),
+  ]);
+});
+
+describe.each(["JSONRPC", "HTTP+JSON"] as const)("over %s", (binding) => {
+  test("a blocking SendMessage runs the skill and returns the completed task with its outputs artifact", async () => {
+    const client = await clientFor(binding);
+    const before = await tenantBalance(t.owner, tenant);
+    const task = asTask(await send(client, message("echo", { leadIds: ["a", "b"], message: "hi" })));
+    expect(task.status?.state).toBe(TaskState.TASK_STATE_COMPLETED);
+    expect(task.artifacts[0].artifactId).toBe("outputs");
+    expect(dataOf(task)).toEqual({ echoed: { leadIds: ["a", "b"], message: "hi" } });
+    const row = (await t.owner.query("SELECT status, context_id, credits_used_milli::int AS used FROM tasks WHERE id = $1", [task.id])).rows[0];
+    expect(row).toEqual({ status: "completed", context_id: task.contextId, used: 500 });
+    expect(await tenantBalance(t.owner, tenant)).toBe(before! - 0.5);
+  });
+
+  test("returnImmediately answers with the task at once; GetTask follows it to completion", async () => {
+    const client = await clientFor(binding);
+    const first = asTask(await send(client, message("slow", { ms: 400, steps: 2 }), true));
+    expect([TaskState.TASK_STATE_SUBMITTED, TaskState.TASK_STATE_WORKING]).toContain(first.status?.state);
+    let task = first;
+    for (let i = 0; i < 100 && task.status?.state !== TaskState.TASK_STATE_COMPLETED; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      task = await client.getTask({ tenant: "", id: first.id } as never);
+    }
+    expect(task.status?.state).toBe(TaskState.TASK_STATE_COMPLETED);
+    expect(dataOf(task)).toMatchObject({ sleptMs: 400 });
+    expect(task.history[0].messageId).toBeTruthy();
+  });
+
+  test("SendStreamingMessage streams the task, progress, the outputs artifact and the final status", async () => {
+    const client = await clientFor(binding);
+    const events: StreamResponse[] = [];
+    for await (const e of client.sendMessageStream({ tenant: "", message: message("slow", { ms: 300, steps: 3 }), configuration: undefined, metadata: {} } as never)) events.push(e);
+    const cases = events.map((e) => e.payload?.$case);
+    expect(cases[0]).toBe("task");
+    expect(cases).toContain("statusUpdate");
+    expect(cases).toContain("artifactUpdate");
+    const last = events[events.length - 1].payload as { $case: "statusUpdate"; value: { status: { state: TaskState } } };
+    expect(last.$case).toBe("statusUpdate");
+    expect(last.value.status.state).toBe(TaskState.TASK_STATE_COMPLETED);
+    const progress = events.filter((e) => e.payload?.$case === "statusUpdate" && (e.payload.value.metadata as any)?.dealscale?.progress !== undefined);
+    expect(progress.length).toBeGreaterThanOrEqual(2);
+  });
+
+  test("CancelTask stops a running task, refunds it, and a second cancel of a finished task is TaskNotCancelable", async () => {
+    const client = await clientFor(binding);
+    const before = await tenantBalance(t.owner, tenant);
+    const started = asTask(await send(client, message("slow", { ms: 5000, steps: 10 }), true));
+    await t.waitForStatus(token, A, started.id, ["working"]);
+    const cancelled = await client.cancelTask({ tenant: "", id: started.id, metadata: {} } as never);
+    expect(cancelled.status?.state).toBe(TaskState.TASK_STATE_CANCELED);
+    expect((await t.owner.query("SELECT status FROM tasks WHERE id = $1", [started.id])).rows[0].status).toBe("cancelled");
+    expect(await tenantBalance(t.owner, tenant)).toBe(before);
+
+    const done = asTask(await send(client, message("noop", {})));
+    const err = await client.cancelTask({ tenant: "", id: done.id, metadata: {} } as never).then(() => null, (e) => e);
+    expect(err?.name).toBe("TaskNotCancelableError");
+    if (binding === "JSONRPC") expect(err.envelopeCode).toBe(-32002);
+  });
+
+  test("GetTask of an unknown task is TaskNotFound", async () => {
+    const client = await clientFor(binding);
+    const err = await client.getTask({ tenant: "", id: randomUUID() } as never).then(() => null, (e) => e);
+    expect(err?.name).toBe("TaskNotFoundError");
+    if (binding === "JSONRPC") expect(err.envelopeCode).toBe(-32001);
+    else expect(err.statusCode).toBe(404);
+  });
+
+  test("a failed task carries its error code and message", async () => {
+    const client = await clientFor(binding);
+    const task = asTask(await send(client, message("fail", {})));
+    expect(task.status?.state).toBe(TaskState.TASK_STATE_FAILED);
+    const parts = task.status?.message?.parts ?? [];
+    expect((parts[0].content as { value: string }).value).toBe("boom: the test capability failed on purpose");
+    expect((parts[1].content as { value: unknown }).value).toEqual({ code: "boom", message: "the test capability failed on purpose" });
+  });
+
+  test("inputs that break the skill's schema, or an unknown skill, are refused before any task exists", async () => {
+    const client = await clientFor(binding);
+    const before = (await t.owner.query("SELECT count(*)::int AS n FROM tasks")).rows[0].n;
+    const bad = await send(client, message("slow", { ms: "soon" })).then(() => null, (e) => e);
+    expect(bad?.message).toMatch(/\/inputs\/ms/);
+    if (binding === "JSONRPC") expect(bad.envelopeCode).toBe(-32602);
+    else expect(bad.statusCode).toBe(400);
+    const unknown = await send(client, message("juggle", {})).then(() => null, (e) => e);
+    expect(unknown?.message).toMatch(/juggle/);
+    expect((await t.owner.query("SELECT count(*)::int AS n FROM tasks")).rows[0].n).toBe(before);
+  });
+
+  test("a tenant without enough credits is refused with the numbers (402)", async () => {
+    const poor = await t.tenant(0.2);
+    const client = await clientFor(binding, t.token(poor));
+    const err = await send(client, message("noop", {})).then(() => null, (e) => e);
+    expect(err?.message).toMatch(/needs 1 credits, tenant has 0.2/);
+    if (binding === "JSONRPC") expect(err.envelopeCode).toBe(402);
+    else expect(err.statusCode).toBe(402);
+  });
+
+  test("the same messageId sent twice returns the task it created", async () => {
+    const client = await clientFor(binding);
+    const msg = message("noop", { n: 7 });
+    const a = asTask(await send(client, msg));
+    const b = asTask(await send(client, { ...msg }));
+    expect(b.id).toBe(a.id);
+  });
+
+  test("ListTasks lists the tenant's tasks and filters by context", async () => {
+    const client = await clientFor(binding);
+    const contextId = randomUUID();
+    const a = asTask(await send(client, message("noop", { n: 1 }, { contextId })));
+    const b = asTask(await send(client, message("noop", { n: 2 }, { contextId })));
+    const res = await client.listTasks({ tenant: "", contextId, status: TaskState.TASK_STATE_UNSPECIFIED, pageSize: 10, pageToken: "", statusTimestampAfter: undefined });
+    expect(res.tasks.map((x: Task) => x.id).sort()).toEqual([a.id, b.id].sort());
+    expect(res.totalSize).toBe(2);
+  });
+
+  test("SubscribeToTask on a running task follows it to the end", async () => {
+    const client = await clientFor(binding);
+    const started = asTask(await send(client, message("slow", { ms: 600, steps: 3 }), true));
+    const events: StreamResponse[] = [];
+    for await (const e of client.resubscribeTask({ tenant: "", id: started.id } as never)) events.push(e);
+    expect(events[0].payload?.$case).toBe("task");
+    const last = events[events.length - 1].payload as { $case: string; value: { status?: { state: TaskState } } };
+    expect(last.value.status?.state).toBe(TaskState.TASK_STATE_COMPLETED);
+  });
+
+  test("another tenant's task is not found, and a request naming another tenant is refused", async () => {
+    const other = await t.tenant(10);
+    const mine = asTask(await send(await clientFor(binding), message("noop", {})));
+    const theirs = await clientFor(binding, t.token(other));
+    const err = await theirs.getTask({ tenant: "", id: mine.id } as never).then(() => null, (e) => e);
+    expect(err?.name).toBe("TaskNotFoundError");
+    const named = await theirs.getTask({ tenant, id: mine.id } as never).then(() => null, (e) => e);
+    expect(named).not.toBeNull();
+    expect(String(named.message)).toMatch(/another tenant|403/);
+  });
+});
+
+test("a missing or forged token is refused on both bindings with 401", async () => {
+  for (const path of ["a2a/jsonrpc", "a2a/rest/tasks/x"]) {
+    const res = await fetch(`${t.url}/agents/${A}/${path}`, {
+      method: path.endsWith("jsonrpc") ? "POST" : "GET",
+      headers: { "content-type": "application/json", authorization: "Bearer nope" },
+      body: path.endsWith("jsonrpc") ? JSON.stringify({ jsonrpc: "2.0", id: 1, method: "GetTask", params: { id: "x" } }) : undefined,
+    });
+    expect(res.status).toBe(401);
+  }
+});

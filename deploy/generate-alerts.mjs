@@ -1,0 +1,148 @@
+#!/usr/bin/env node
+/**
+ * Writes deploy/prometheus/alerts.yml from the agent cards, so the latency alerts follow each
+ * capability's SLA (`sla.maxLatency`). The output is committed; a test checks it is up to date.
+ *
+ *   node deploy/generate-alerts.mjs            write deploy/prometheus/alerts.yml
+ *   node deploy/generate-alerts.mjs --stdout   print it instead
+ *   node deploy/generate-alerts.mjs --check    exit 1 when the committed file is out of date
+ *
+ * No dependencies: it runs wherever Node does.
+ */
+import { readFileSync, readdirSync, writeFileSync, existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "..");
+const AGENTS_DIR = path.join(root, "agent-services/src/agents");
+const OUT = path.join(here, "prometheus/alerts.yml");
+
+/** Thresholds of the alerts the issue names. */
+const ERROR_RATE = 0.05;
+const LOW_CREDITS = 1000;
+const JOBS = 'job=~"dealscale-.*"';
+const TERMINAL = "completed|failed|cancelled|timeout";
+
+/** ISO 8601 duration (PnDTnHnMnS) to seconds. */
+export function isoDurationSeconds(text) {
+  const m = /^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/.exec(text ?? "");
+  if (!m || text === "P" || text.endsWith("T")) throw new Error(`not an ISO 8601 duration: ${JSON.stringify(text)}`);
+  const [, d = 0, h = 0, min = 0, s = 0] = m;
+  return Number(d) * 86400 + Number(h) * 3600 + Number(min) * 60 + Number(s);
+}
+
+export function readCards(dir = AGENTS_DIR) {
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && existsSync(path.join(dir, e.name, "card.json")))
+    .map((e) => JSON.parse(readFileSync(path.join(dir, e.name, "card.json"), "utf8")))
+    .sort((a, b) => a.agentId.localeCompare(b.agentId));
+}
+
+/** The rule groups as plain objects: {name, rules: [{alert, expr, for, labels, annotations}]}. */
+export function alertGroups(cards) {
+  const latency = [];
+  for (const card of cards) {
+    for (const cap of [...card.capabilities].sort((a, b) => a.name.localeCompare(b.name))) {
+      const sla = isoDurationSeconds(cap.sla?.maxLatency);
+      const sel = `agent_id="${card.agentId}",task_type="${cap.name}",status!="cancelled"`;
+      latency.push({
+        alert: "DealscaleA2ALatencyAboveSLA",
+        expr: `histogram_quantile(0.99, sum by (le, agent_id, task_type) (rate(dealscale_a2a_task_duration_seconds_bucket{${sel}}[5m]))) > ${sla}`,
+        for: "5m",
+        labels: { severity: "warning", agent_id: card.agentId, task_type: cap.name, sla_seconds: String(sla) },
+        annotations: {
+          summary: `${card.name} ${cap.name}: p99 latency above its SLA (${cap.sla.maxLatency})`,
+          description: `p99 end-to-end latency of ${card.agentId}/${cap.name} is {{ $value | humanizeDuration }}, above the card's sla.maxLatency ${cap.sla.maxLatency} (${sla} s), for 5 minutes.`,
+        },
+      });
+    }
+  }
+  return [
+    {
+      name: "dealscale-a2a-availability",
+      rules: [{
+        alert: "DealscaleA2AAgentDown",
+        expr: `up{${JOBS}} == 0`,
+        for: "5m",
+        labels: { severity: "critical" },
+        annotations: {
+          summary: "{{ $labels.job }} is down",
+          description: "Prometheus has not scraped {{ $labels.job }} ({{ $labels.instance }}) for 5 minutes.",
+        },
+      }],
+    },
+    {
+      name: "dealscale-a2a-errors",
+      rules: [{
+        alert: "DealscaleA2AHighErrorRate",
+        expr:
+          `sum by (agent_id) (rate(dealscale_a2a_tasks_total{status=~"failed|timeout"}[5m]))\n` +
+          `  / sum by (agent_id) (rate(dealscale_a2a_tasks_total{status=~"${TERMINAL}"}[5m]))\n` +
+          `  > ${ERROR_RATE}`,
+        for: "10m",
+        labels: { severity: "warning" },
+        annotations: {
+          summary: "{{ $labels.agent_id }}: more than 5 % of tasks fail",
+          description: "{{ $value | humanizePercentage }} of {{ $labels.agent_id }}'s finished tasks failed or timed out over the last 10 minutes.",
+        },
+      }],
+    },
+    { name: "dealscale-a2a-latency-sla", rules: latency },
+    {
+      name: "dealscale-a2a-credits",
+      rules: [{
+        alert: "DealscaleA2ATenantCreditsLow",
+        expr: `min by (tenant_id) (dealscale_a2a_tenant_credits) < ${LOW_CREDITS}`,
+        for: "5m",
+        labels: { severity: "warning" },
+        annotations: {
+          summary: "tenant {{ $labels.tenant_id }} has fewer than 1,000 credits",
+          description: "Tenant {{ $labels.tenant_id }} has {{ $value }} credits left; tasks will be refused with 402 once it runs out.",
+        },
+      }],
+    },
+  ];
+}
+
+/** YAML for the rule file; strings are JSON-quoted (valid YAML), multi-line expressions are block scalars. */
+export function renderAlerts(cards) {
+  const q = (s) => JSON.stringify(String(s));
+  const lines = [
+    "# GENERATED by deploy/generate-alerts.mjs from agent-services/src/agents/*/card.json: do not edit.",
+    "# Regenerate with `node deploy/generate-alerts.mjs`; a test fails when this file is out of date.",
+    "groups:",
+  ];
+  for (const group of alertGroups(cards)) {
+    lines.push(`  - name: ${q(group.name)}`, "    rules:");
+    for (const r of group.rules) {
+      lines.push(`      - alert: ${q(r.alert)}`);
+      if (r.expr.includes("\n")) {
+        lines.push("        expr: |-", ...r.expr.split("\n").map((l) => `          ${l}`));
+      } else {
+        lines.push(`        expr: ${q(r.expr)}`);
+      }
+      lines.push(`        for: ${r.for}`, "        labels:");
+      for (const [k, v] of Object.entries(r.labels)) lines.push(`          ${k}: ${q(v)}`);
+      lines.push("        annotations:");
+      for (const [k, v] of Object.entries(r.annotations)) lines.push(`          ${k}: ${q(v)}`);
+    }
+  }
+  return lines.join("\n") + "\n";
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const text = renderAlerts(readCards());
+  if (process.argv.includes("--stdout")) {
+    process.stdout.write(text);
+  } else if (process.argv.includes("--check")) {
+    const current = existsSync(OUT) ? readFileSync(OUT, "utf8") : "";
+    if (current !== text) {
+      console.error(`${path.relative(process.cwd(), OUT)} is out of date: run node deploy/generate-alerts.mjs`);
+      process.exit(1);
+    }
+  } else {
+    writeFileSync(OUT, text);
+    console.log(`wrote ${path.relative(process.cwd(), OUT)}`);
+  }
+}
