@@ -172,6 +172,7 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
           urlPolicy: makeUrlPolicy({ allowPrivate: config.webhookAllowPrivate, allow: config.webhookAllowHosts }),
           maxBodyBytes: config.maxBodyBytes,
           publicUrl: config.publicUrl,
+          rateLimit: rateLimit ? (caller, agentId) => rateLimit!.consume(caller.tenantId, agentId) : undefined,
         }),
       mountOps: (ops) => {
         mountMetrics(ops, metrics, config.metricsToken);

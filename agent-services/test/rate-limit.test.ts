@@ -131,3 +131,26 @@ test("with Redis down the limiter fails open: requests are neither refused nor t
   const list = await fetch(`${down.url}/agents/${LIMITED}/tasks`, { headers: { authorization: `Bearer ${token}` } });
   expect(list.status).toBe(200);
 });
+
+test("the A2A bindings draw from the same bucket: the 4th rapid SendMessage gets 429 with Retry-After", async () => {
+  const token = t.token(await t.tenant(100));
+  const send = () =>
+    fetch(`${t.url}/agents/${LIMITED}/a2a/jsonrpc`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "A2A-Version": "1.0" },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "SendMessage",
+        params: { message: { messageId: randomUUID(), role: "ROLE_USER", parts: [{ data: {}, mediaType: "application/json" }], metadata: { skill: "noop" } }, configuration: { returnImmediately: true } },
+      }),
+    });
+  const results = [];
+  for (let i = 0; i < 4; i++) results.push(await send());
+  expect(results.map((r) => r.status)).toEqual([200, 200, 200, 429]);
+  for (const r of results.slice(0, 3)) expect(((await r.json()) as { result?: { task?: unknown } }).result?.task).toBeDefined();
+  expect(Number(results[3].headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+  expect(((await results[3].json()) as { error: { code: number } }).error.code).toBe(429);
+  // The REST face of the same agent is out of tokens too.
+  expect((await createAt(t.url, token)).status).toBe(429);
+});

@@ -12,6 +12,7 @@ import type { TaskService } from "../../tasks/task-service";
 import { contextIdOf, parseSkillRequest, toA2ATask } from "../../protocol/a2a-mapping";
 import { isTerminal } from "../../protocol/task-states";
 import { callerOf, toA2AError } from "./caller-context";
+import { ATTR, SpanKind, extractContext, withSpan } from "../../ops/tracing";
 
 type Admission = { kind: "run" } | { kind: "done"; task: Task };
 
@@ -54,11 +55,16 @@ export class DealScaleRequestHandler extends DefaultRequestHandler {
     const taskId = randomUUID();
     let result;
     try {
-      result = await this.service.createTaskRow(
-        caller,
-        this.agentId,
-        { type: request.skill, inputs: request.inputs, priority: request.priority, idempotencyKey: `a2a:${message.messageId}`, tenantId: params.tenant || undefined },
-        { taskId, contextId, message: MessageCodec.toJSON({ ...message, taskId, contextId }) as Record<string, unknown>, deferEnqueue: true },
+      // The same create span as the REST face, continuing the caller's W3C trace.
+      const headers = context.state.get("headers") as Record<string, unknown> | undefined;
+      const attributes = { [ATTR.agentId]: this.agentId, [ATTR.tenantId]: caller.tenantId, [ATTR.capability]: request.skill, [ATTR.taskId]: taskId };
+      result = await withSpan("task.create", { kind: SpanKind.SERVER, parent: extractContext(headers), attributes }, () =>
+        this.service.createTaskRow(
+          caller,
+          this.agentId,
+          { type: request.skill, inputs: request.inputs, priority: request.priority, idempotencyKey: `a2a:${message.messageId}`, tenantId: params.tenant || undefined },
+          { taskId, contextId, message: MessageCodec.toJSON({ ...message, taskId, contextId }) as Record<string, unknown>, deferEnqueue: true },
+        ),
       );
     } catch (e) {
       throw toA2AError(e, context);

@@ -56,6 +56,8 @@ export function mountA2A(app: Router, deps: A2ADeps): void {
       new DealScaleExecutor(agentId, deps.service),
       busManager,
       new PgPushConfigStore(deps.pool, deps.urlPolicy),
+      // Deliveries are the webhook worker's (durable, signed, retried), never the SDK's in-process sender.
+      { send: async () => undefined },
     );
 
     // Discovery is public, as A2A clients expect: the card holds no tenant data.
