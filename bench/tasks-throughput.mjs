@@ -7,6 +7,17 @@
  *      database and queue prefix). N durable tasks are created over HTTP by C concurrent keep-alive
  *      clients (after a warm-up); the clock stops when all N are `completed` in Postgres.
  *      -> tasks/s, create latency p50/p99 per HTTP request, peak RSS of the service process.
+ *   1a. the same through the A2A face: N A2A SendMessage calls (JSON-RPC binding, raw POSTs to
+ *      /agents/test-agent/a2a/jsonrpc over the same HTTP client, bearer token) against a fresh stack
+ *      like 1, each phase with its own database, queue prefix and tenant:
+ *      - non-blocking (`configuration.returnImmediately: true`): the answer is the submitted task;
+ *        -> requests/s, latency p50/p99, and end-to-end tasks/s until all N are `completed` in
+ *        Postgres (comparable with 1);
+ *      - blocking (the default: the answer is the task in its terminal state): -> requests/s, which
+ *        is completed tasks/s as the client sees them, latency p50/p99.
+ *      Every answer must be a JSON-RPC result holding a task (non-blocking: submitted, working or
+ *      completed; blocking: completed); anything else counts as an error (JSON-RPC errors apart).
+ *      Printed and recorded next to the REST figures of 1, with the ratios A2A/REST.
  *   2. where the time goes: create-only (a DEALSCALE_ROLES=gateway child; no worker drains its queue)
  *      -> creates/s; then drain-only (a DEALSCALE_ROLES=worker child started once everything is
  *      queued) -> completions/s. CPU per process group (service, postgres, redis, this client) is
@@ -441,13 +452,78 @@ function createTasks(url, token, count, deadline) {
   });
 }
 
-// ---------------------------------------------------------------------------------------------
-// Phase 1: end to end, gateway and workers in one process.
+/**
+ * The JSON-RPC body of an A2A v1.0 SendMessage for the test-agent's `noop` skill, exactly as the
+ * SDK's client serialises it (SendMessageRequest.toJSON, ProtoJSON names): the inputs are the one
+ * data part, the skill is in message.metadata; blocking (the default) leaves returnImmediately out.
+ */
+function a2aSendBody(id, returnImmediately) {
+  return JSON.stringify({
+    jsonrpc: "2.0",
+    id,
+    method: "SendMessage",
+    params: {
+      message: { messageId: randomUUID(), role: "ROLE_USER", parts: [{ data: {}, metadata: {}, mediaType: "application/json" }], metadata: { skill: "noop" } },
+      configuration: returnImmediately ? { returnImmediately: true } : {},
+      metadata: {},
+    },
+  });
+}
 
-async function phaseEndToEnd() {
+const A2A_OPEN_STATES = ["TASK_STATE_SUBMITTED", "TASK_STATE_WORKING", "TASK_STATE_COMPLETED"];
+
+/**
+ * Sends `count` A2A SendMessage calls (JSON-RPC, raw POSTs over the shared keep-alive agent) to a
+ * running gateway. An answer counts only if it is a JSON-RPC 2.0 result for this id holding a task
+ * in an expected state; JSON-RPC errors are also counted on their own. Returns runLoad's figures
+ * plus rpcErrors and the number of distinct task ids answered.
+ */
+async function sendA2AMessages(url, token, count, deadline, { blocking }) {
+  const headers = { authorization: `Bearer ${token}`, "A2A-Version": "1.0" };
+  const accept = blocking ? ["TASK_STATE_COMPLETED"] : A2A_OPEN_STATES;
+  const taskIds = new Set();
+  let rpcErrors = 0;
+  let nextId = 0;
+  const result = await runLoad({
+    count,
+    concurrency: CONCURRENCY,
+    deadline,
+    send: async () => {
+      const id = ++nextId;
+      const res = await request(`${url}/agents/test-agent/a2a/jsonrpc`, { method: "POST", headers, body: a2aSendBody(id, !blocking) });
+      let body;
+      try {
+        body = JSON.parse(res.text);
+      } catch {
+        throw new Error(`HTTP ${res.status}, not JSON: ${res.text.slice(0, 120)}`);
+      }
+      if (body?.error) {
+        rpcErrors++;
+        throw new Error(`JSON-RPC error ${body.error.code} (HTTP ${res.status}): ${String(body.error.message).slice(0, 120)}`);
+      }
+      const task = body?.result?.task;
+      if (res.status !== 200 || body?.jsonrpc !== "2.0" || body?.id !== id || typeof task?.id !== "string") {
+        throw new Error(`HTTP ${res.status}, not a JSON-RPC result with a task for this request id: ${res.text.slice(0, 120)}`);
+      }
+      if (!accept.includes(task.status?.state)) throw new Error(`task ${task.status?.state ?? "without a state"}, expected ${accept.join(" or ")}`);
+      taskIds.add(task.id);
+    },
+  });
+  return { ...result, rpcErrors, distinctTasks: taskIds.size };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phase 1: end to end, gateway and workers in one process, tasks created over REST or A2A.
+
+/**
+ * Starts a fresh stack (gateway + workers in one process, its own database and queue prefix),
+ * warms it up with `load`, then sends N more with it and stops the clock when all N are terminal
+ * in Postgres. `load(url, token, count, deadline)` resolves like runLoad.
+ */
+async function endToEnd(label, name, load) {
   const deadline = phaseDeadline();
-  const { dbName, queuePrefix } = newBenchTarget("e2e");
-  const svc = await startService("service (gateway+worker)", { roles: "gateway,worker", dbName, queuePrefix });
+  const { dbName, queuePrefix } = newBenchTarget(label);
+  const svc = await startService(`service (gateway+worker, ${name})`, { roles: "gateway,worker", dbName, queuePrefix });
   const memory = watchMemory(svc.pid);
   let db;
   try {
@@ -455,35 +531,89 @@ async function phaseEndToEnd() {
     const { token } = tenantAndToken(dbName);
     db = await pgClient(dbName);
 
-    log(`end-to-end: warm-up ${WARMUP}`);
-    const warm = await createTasks(svc.url, token, WARMUP, deadline);
+    log(`${name}: warm-up ${WARMUP}`);
+    const warm = await load(svc.url, token, WARMUP, deadline);
     if (warm.ok < WARMUP) throw new Error(`warm-up failed: ${warm.failures.join("; ")}`);
     await waitForTerminal(db, WARMUP, deadline, [svc]);
 
-    log(`end-to-end: ${N} tasks, ${CONCURRENCY} clients, WORKER_CONCURRENCY=${WORKER_CONCURRENCY}`);
+    log(`${name}: ${N} tasks, ${CONCURRENCY} clients, WORKER_CONCURRENCY=${WORKER_CONCURRENCY}`);
     const cpu0 = cpuSnapshot([svc.pid]);
     const t0 = performance.now();
-    const creates = await createTasks(svc.url, token, N, deadline);
-    const atCreatesDone = await taskCounts(db);
-    const done = await waitForTerminal(db, WARMUP + creates.ok, deadline, [svc]);
+    const requests = await load(svc.url, token, N, deadline);
+    const atRequestsDone = await taskCounts(db);
+    const done = await waitForTerminal(db, WARMUP + requests.ok, deadline, [svc]);
     const cpu = cpuBetween(cpu0, cpuSnapshot([svc.pid]));
     const seconds = (done.at - t0) / 1000;
     const completed = done.completed - WARMUP;
     const timings = await taskTimings(db, WARMUP);
     return {
-      timedOut: creates.timedOut || done.timedOut,
-      aborted: creates.aborted,
-      created: creates.ok,
+      timedOut: requests.timedOut || done.timedOut,
+      aborted: requests.aborted,
+      created: requests.ok,
       completed,
+      tasksInDatabase: done.total - WARMUP,
       failedTasks: done.failed,
       seconds,
       tasksPerSecond: completed / seconds,
-      creates,
-      backlogWhenCreatesDone: atCreatesDone.open,
+      requests,
+      backlogWhenRequestsDone: atRequestsDone.open,
       taskLatencyP50Ms: timings.e2e_p50_s * 1000,
       taskLatencyP99Ms: timings.e2e_p99_s * 1000,
       cpu,
       memory: memory.stop(),
+      serviceLogLines: svc.lines,
+      serviceLogTail: svc.tail.slice(-3),
+    };
+  } finally {
+    memory.stop();
+    await db?.end();
+    await stopChild(svc);
+  }
+}
+
+const phaseEndToEnd = () => endToEnd("e2e", "end-to-end", createTasks);
+
+/** 1a: the same, with non-blocking A2A SendMessage instead of REST creates. */
+const phaseA2ANonBlocking = () =>
+  endToEnd("a2anb", "A2A non-blocking", (url, token, count, deadline) => sendA2AMessages(url, token, count, deadline, { blocking: false }));
+
+/**
+ * 1a: blocking A2A SendMessage against a fresh stack: each call returns when its task is completed,
+ * so requests/s is completed tasks/s as the client sees them. Postgres is checked to agree.
+ */
+async function phaseA2ABlocking() {
+  const deadline = phaseDeadline();
+  const { dbName, queuePrefix } = newBenchTarget("a2ablk");
+  const svc = await startService("service (gateway+worker, A2A blocking)", { roles: "gateway,worker", dbName, queuePrefix });
+  const memory = watchMemory(svc.pid);
+  let db;
+  try {
+    await waitHttpOk(svc, `${svc.url}/ready`, deadline);
+    const { token } = tenantAndToken(dbName);
+    db = await pgClient(dbName);
+    const send = (count) => sendA2AMessages(svc.url, token, count, deadline, { blocking: true });
+
+    log(`A2A blocking: warm-up ${WARMUP}`);
+    const warm = await send(WARMUP);
+    if (warm.ok < WARMUP) throw new Error(`warm-up failed: ${warm.failures.join("; ")}`);
+
+    log(`A2A blocking: ${N} SendMessage, ${CONCURRENCY} clients, WORKER_CONCURRENCY=${WORKER_CONCURRENCY}`);
+    const cpu0 = cpuSnapshot([svc.pid]);
+    const sends = await send(N);
+    const cpu = cpuBetween(cpu0, cpuSnapshot([svc.pid]));
+    assertAlive(svc);
+    const counts = await taskCounts(db);
+    const timings = await taskTimings(db, WARMUP);
+    return {
+      ...sends,
+      cpu,
+      memory: memory.stop(),
+      // Every answered task is completed in Postgres too (the warm-up's included).
+      completedInDatabase: counts.completed - WARMUP,
+      tasksInDatabase: counts.total - WARMUP,
+      failedTasks: counts.failed,
+      taskLatencyP50Ms: timings.e2e_p50_s * 1000,
+      taskLatencyP99Ms: timings.e2e_p99_s * 1000,
       serviceLogLines: svc.lines,
       serviceLogTail: svc.tail.slice(-3),
     };
@@ -695,17 +825,44 @@ function flags(r) {
   return r.timedOut ? " **(timed out: partial)**" : r.aborted ? " **(aborted: too many failed requests)**" : "";
 }
 
-function figureRows({ e2e, split, ref }) {
+function figureRows({ e2e, a2aNonBlocking: nb, a2aBlocking: blk, split, ref }) {
   const rows = [];
   const ratio = (ours, theirs) => (Number.isFinite(ours) && Number.isFinite(theirs) && theirs > 0 ? (ours / theirs).toFixed(3) : "n/a");
   if (e2e) {
     rows.push([`end-to-end durable tasks/s (gateway + workers in one process)${flags(e2e)}`, num(e2e.tasksPerSecond)]);
-    rows.push(["create latency p50 / p99 per request", `${ms(e2e.creates?.p50Ms)} / ${ms(e2e.creates?.p99Ms)}`]);
-    rows.push(["creates/s while workers run in the same process (first fifth -> last fifth)", `${num(e2e.creates?.perSecond)} (${num(e2e.creates?.firstFifthPerSecond)} -> ${num(e2e.creates?.lastFifthPerSecond)})`]);
-    rows.push(["tasks still open when the last create returned", `${e2e.backlogWhenCreatesDone ?? "n/a"} of ${e2e.created ?? "n/a"}`]);
+    rows.push(["create latency p50 / p99 per request", `${ms(e2e.requests?.p50Ms)} / ${ms(e2e.requests?.p99Ms)}`]);
+    rows.push(["creates/s while workers run in the same process (first fifth -> last fifth)", `${num(e2e.requests?.perSecond)} (${num(e2e.requests?.firstFifthPerSecond)} -> ${num(e2e.requests?.lastFifthPerSecond)})`]);
+    rows.push(["tasks still open when the last create returned", `${e2e.backlogWhenRequestsDone ?? "n/a"} of ${e2e.created ?? "n/a"}`]);
     rows.push(["task latency created -> completed, p50 / p99", `${ms(e2e.taskLatencyP50Ms)} / ${ms(e2e.taskLatencyP99Ms)}`]);
     rows.push(["service peak RSS", mb(e2e.memory)]);
     rows.push(["CPU cores used during the run", formatCpu(e2e.cpu)]);
+  }
+  const errors = (r) => (r ? `${r.failed ?? "n/a"} of ${Number.isFinite(r.ok + r.failed) ? r.ok + r.failed : "n/a"} (JSON-RPC errors ${r.rpcErrors ?? "n/a"})` : "n/a");
+  if (nb) {
+    const q = nb.requests;
+    rows.push([`A2A SendMessage non-blocking (returnImmediately), end-to-end durable tasks/s (gateway + workers in one process)${flags(nb)}`, num(nb.tasksPerSecond)]);
+    rows.push(["  SendMessage requests/s (first fifth -> last fifth)", `${num(q?.perSecond)} (${num(q?.firstFifthPerSecond)} -> ${num(q?.lastFifthPerSecond)})`]);
+    rows.push(["  latency p50 / p99 per request", `${ms(q?.p50Ms)} / ${ms(q?.p99Ms)}`]);
+    rows.push(["  errors (answers that were not a JSON-RPC result with a task)", errors(q)]);
+    rows.push(["  tasks still open when the last send returned", `${nb.backlogWhenRequestsDone ?? "n/a"} of ${nb.created ?? "n/a"}`]);
+    rows.push(["  task latency created -> completed, p50 / p99", `${ms(nb.taskLatencyP50Ms)} / ${ms(nb.taskLatencyP99Ms)}`]);
+    rows.push(["  service peak RSS", mb(nb.memory)]);
+    rows.push(["  CPU cores used during the run", formatCpu(nb.cpu)]);
+  }
+  if (blk) {
+    rows.push([`A2A SendMessage blocking (answer = completed task), requests/s = completed tasks/s seen by the client${flags(blk)}`, num(blk.perSecond)]);
+    rows.push(["  first fifth -> last fifth of the answers", `${num(blk.firstFifthPerSecond)} -> ${num(blk.lastFifthPerSecond)}`]);
+    rows.push(["  latency p50 / p99 per request", `${ms(blk.p50Ms)} / ${ms(blk.p99Ms)}`]);
+    rows.push(["  errors (answers that were not a JSON-RPC result with a completed task)", errors(blk)]);
+    rows.push(["  completed in Postgres / answered", `${blk.completedInDatabase ?? "n/a"} / ${blk.ok ?? "n/a"}`]);
+    rows.push(["  task latency created -> completed in Postgres, p50 / p99", `${ms(blk.taskLatencyP50Ms)} / ${ms(blk.taskLatencyP99Ms)}`]);
+    rows.push(["  service peak RSS", mb(blk.memory)]);
+    rows.push(["  CPU cores used during the run", formatCpu(blk.cpu)]);
+  }
+  if (nb || blk) {
+    rows.push(["ratio A2A/REST: non-blocking SendMessage req/s / REST creates/s (workers in the process)", ratio(nb?.requests?.perSecond, e2e?.requests?.perSecond)]);
+    rows.push(["ratio A2A/REST: non-blocking end-to-end tasks/s / REST end-to-end tasks/s", ratio(nb?.tasksPerSecond, e2e?.tasksPerSecond)]);
+    rows.push(["ratio A2A/REST: blocking SendMessage req/s / REST end-to-end tasks/s", ratio(blk?.perSecond, e2e?.tasksPerSecond)]);
   }
   if (split) {
     const c = split.createOnly;
@@ -742,10 +899,15 @@ function problems(results) {
   for (const [name, r] of Object.entries(results)) {
     if (!r) continue;
     if (r.error) lines.push(`${name}: ${r.error}`);
-    for (const sub of [r, r.creates, r.createOnly, r.drainOnly, r.sdkClient, r.raw]) {
+    for (const sub of [r, r.requests, r.createOnly, r.drainOnly, r.sdkClient, r.raw]) {
       if (sub?.failures?.length) lines.push(`${name}: failed requests: ${sub.failures.slice(0, 3).join("; ")}`);
       if (sub?.failedTasks) lines.push(`${name}: ${sub.failedTasks} tasks ended failed/timeout/cancelled`);
+      if (Number.isFinite(sub?.distinctTasks) && sub.distinctTasks !== sub.ok) lines.push(`${name}: ${sub.ok} answers named only ${sub.distinctTasks} distinct tasks`);
     }
+    if (Number.isFinite(r.tasksInDatabase) && Number.isFinite(r.created ?? r.ok) && r.tasksInDatabase !== (r.created ?? r.ok)) {
+      lines.push(`${name}: ${r.tasksInDatabase} tasks in Postgres for ${r.created ?? r.ok} accepted requests`);
+    }
+    if (Number.isFinite(r.completedInDatabase) && r.completedInDatabase !== r.ok) lines.push(`${name}: ${r.completedInDatabase} completed in Postgres for ${r.ok} completed answers`);
   }
   return lines;
 }
@@ -755,7 +917,7 @@ function report(results, date) {
   const rows = figureRows(results);
   const width = Math.max(...rows.map(([k]) => k.length));
   console.log(`\nDealScale task throughput, ${date}, machine: ${m.nproc} cores (nproc ${m.nproc}), ${m.model}`);
-  console.log(`N=${N} (after ${WARMUP} warm-up), ${CONCURRENCY} concurrent clients, WORKER_CONCURRENCY=${WORKER_CONCURRENCY}, one tenant, load average at start ${results.loadAtStart}`);
+  console.log(`N=${N} (after ${WARMUP} warm-up), ${CONCURRENCY} concurrent clients, WORKER_CONCURRENCY=${WORKER_CONCURRENCY}, one tenant per phase, load average at start ${results.loadAtStart}`);
   console.log(`postgres: ${results.postgres}\n`);
   for (const [k, v] of rows) console.log(`  ${k.padEnd(width)}  ${v}`);
   const issues = problems(results);
@@ -767,7 +929,7 @@ function report(results, date) {
     "",
     `machine: ${m.nproc} cores (nproc ${m.nproc}), ${m.model}; Node ${process.version}; load average at start ${results.loadAtStart}`,
     `postgres: ${results.postgres}`,
-    `parameters: N=${N} tasks (after ${WARMUP} warm-up), ${CONCURRENCY} concurrent keep-alive clients, WORKER_CONCURRENCY=${WORKER_CONCURRENCY}, one tenant, LOG_LEVEL=warn`,
+    `parameters: N=${N} tasks (after ${WARMUP} warm-up), ${CONCURRENCY} concurrent keep-alive clients, WORKER_CONCURRENCY=${WORKER_CONCURRENCY}, one tenant per phase, LOG_LEVEL=warn`,
     "",
     "| measurement | figure |",
     "|---|---|",
@@ -831,6 +993,8 @@ async function main() {
 
   try {
     results.e2e = await phase("end-to-end", phaseEndToEnd);
+    results.a2aNonBlocking = await phase("A2A non-blocking", phaseA2ANonBlocking);
+    results.a2aBlocking = await phase("A2A blocking", phaseA2ABlocking);
     results.split = await phase("create-only/drain-only", phaseSplit);
     results.ref = await phase("reference", phaseReference);
   } finally {
@@ -838,7 +1002,7 @@ async function main() {
   }
   report(results, date);
   httpAgent.destroy();
-  const incomplete = [results.e2e, results.split, results.split?.createOnly, results.split?.drainOnly, results.ref]
+  const incomplete = [results.e2e, results.a2aNonBlocking, results.a2aBlocking, results.split, results.split?.createOnly, results.split?.drainOnly, results.ref]
     .some((r) => !r || r.error || r.timedOut || r.aborted);
   process.exitCode = incomplete ? 1 : 0;
 }
