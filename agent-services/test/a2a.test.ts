@@ -221,3 +221,15 @@ test("a missing or forged token is refused on both bindings with 401", async () 
     expect(res.status).toBe(401);
   }
 });
+
+test("a blocking SendMessage reads its task row at most twice (the SDK's reloads are served from the snapshots)", async () => {
+  const client = await clientFor("JSONRPC");
+  const reads = jest.spyOn(t.stack.service, "getTaskRow");
+  try {
+    const task = asTask(await send(client, message("slow", { ms: 100, steps: 2 })));
+    expect(task.status?.state).toBe(TaskState.TASK_STATE_COMPLETED);
+    expect(reads.mock.calls.length).toBeLessThanOrEqual(2);
+  } finally {
+    reads.mockRestore();
+  }
+});

@@ -205,9 +205,10 @@ exports.up = async function up(knex) {
       created_at timestamptz NOT NULL DEFAULT now()
     );
 
+    -- One row per delivery attempt: no foreign key to the hot tenant row (see task_events).
     CREATE TABLE webhook_deliveries (
       id bigserial PRIMARY KEY,
-      tenant_id uuid NOT NULL REFERENCES tenants(id),
+      tenant_id uuid NOT NULL,
       subscription_id uuid,
       push_config_id uuid,
       task_id uuid,

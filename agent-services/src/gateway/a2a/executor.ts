@@ -11,17 +11,19 @@ import { isTerminal } from "../../protocol/task-states";
 import { ServiceError } from "../../tasks/errors";
 import { callerOf } from "./caller-context";
 import { RedisTaskBus } from "./redis-bus";
+import type { TaskSnapshots } from "./task-snapshots";
 
 export class DealScaleExecutor implements AgentExecutor {
   constructor(
     private readonly agentId: string,
     private readonly service: TaskService,
+    private readonly snapshots: TaskSnapshots,
   ) {}
 
   async execute(requestContext: RequestContext, eventBus: ExecutionEventBus): Promise<void> {
     const caller = callerOf(requestContext.context);
     if (eventBus instanceof RedisTaskBus) await eventBus.ready;
-    const row = await this.service.getTaskRow(caller, this.agentId, requestContext.taskId);
+    const row = this.snapshots.row(caller.tenantId, requestContext.taskId) ?? (await this.service.getTaskRow(caller, this.agentId, requestContext.taskId));
     eventBus.publish(AgentEvent.task(toA2ATask(row)));
     if (isTerminal(row.status)) {
       if (eventBus instanceof RedisTaskBus) eventBus.finish(row);

@@ -9,20 +9,28 @@ import type { TaskService } from "../../tasks/task-service";
 import { ServiceError } from "../../tasks/errors";
 import { fromA2AState, toA2ATask } from "../../protocol/a2a-mapping";
 import { callerOf, toA2AError } from "./caller-context";
+import type { TaskSnapshots } from "./task-snapshots";
 
 export class PgTaskStore implements TaskStore {
   constructor(
     private readonly agentId: string,
     private readonly service: TaskService,
+    private readonly snapshots: TaskSnapshots,
   ) {}
 
-  async save(_task: Task, context: ServerCallContext): Promise<void> {
-    callerOf(context);
+  /** Nothing to write (the row is ours); the SDK's aggregate serves its own reloads for a moment. */
+  async save(task: Task, context: ServerCallContext): Promise<void> {
+    this.snapshots.putTask(callerOf(context).tenantId, task);
   }
 
   async load(taskId: string, context: ServerCallContext): Promise<Task | undefined> {
+    const caller = callerOf(context);
+    const recent = this.snapshots.task(caller.tenantId, taskId);
+    if (recent) return recent;
     try {
-      return toA2ATask(await this.service.getTaskRow(callerOf(context), this.agentId, taskId));
+      const task = toA2ATask(await this.service.getTaskRow(caller, this.agentId, taskId));
+      this.snapshots.putTask(caller.tenantId, task);
+      return task;
     } catch (e) {
       if (e instanceof ServiceError && e.status === 404) return undefined;
       throw toA2AError(e, context);

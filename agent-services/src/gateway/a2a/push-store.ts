@@ -8,7 +8,7 @@ import type { PushNotificationStore, ServerCallContext } from "@a2a-js/sdk/serve
 import { RequestMalformedError, TaskNotFoundError } from "@a2a-js/sdk/errors";
 import type { Pool } from "pg";
 import { withTenant } from "../../store/tenant-tx";
-import { createPushConfig, deletePushConfig, listPushConfigs, PushConfigTaskNotFound, type PushConfigRow } from "../../webhooks/push-config-store";
+import { createPushConfig, deletePushConfig, listPushConfigs, PushConfigInvalid, PushConfigTaskNotFound, type PushConfigRow } from "../../webhooks/push-config-store";
 import { checkWebhookUrl, UrlPolicyError, type UrlPolicy } from "../../webhooks/url-policy";
 import { callerOf } from "./caller-context";
 
@@ -40,6 +40,7 @@ export class PgPushConfigStore implements PushNotificationStore {
       );
     } catch (e) {
       if (e instanceof PushConfigTaskNotFound) throw new TaskNotFoundError(e.message);
+      if (e instanceof PushConfigInvalid) throw new RequestMalformedError(`push notification config refused: ${e.message}`);
       throw e;
     }
     // The SDK reads the id the store assigned back from the object it passed in.

@@ -15,6 +15,7 @@ import { ServiceError } from "../../tasks/errors";
 import { isTerminal, type TaskState as OurState } from "../../protocol/task-states";
 import { contextIdOf, outputsArtifact, statusOf, taskMetadata } from "../../protocol/a2a-mapping";
 import { callerOf } from "./caller-context";
+import type { TaskSnapshots } from "./task-snapshots";
 
 const TERMINAL_A2A = new Set<number>([TaskState.TASK_STATE_COMPLETED, TaskState.TASK_STATE_FAILED, TaskState.TASK_STATE_CANCELED, TaskState.TASK_STATE_REJECTED]);
 
@@ -22,6 +23,7 @@ export interface BusDeps {
   agentId: string;
   service: TaskService;
   events: RedisEventBus;
+  snapshots: TaskSnapshots;
   watchdogMs: number;
 }
 
@@ -100,6 +102,8 @@ export class RedisTaskBus extends DefaultExecutionEventBus {
 
   private async row(): Promise<TaskRow | undefined> {
     if (this.cachedRow) return this.cachedRow;
+    this.cachedRow = this.deps.snapshots.row(this.caller.tenantId, this.taskId);
+    if (this.cachedRow) return this.cachedRow;
     try {
       this.cachedRow = await this.deps.service.getTaskRow(this.caller, this.deps.agentId, this.taskId);
     } catch (e) {
@@ -111,13 +115,13 @@ export class RedisTaskBus extends DefaultExecutionEventBus {
   /** Reads the row afresh; ends the stream if the task is finished, or unknown to this caller. */
   private async check(): Promise<void> {
     if (this.ended) return;
-    this.cachedRow = undefined;
     let row: TaskRow | undefined;
     try {
-      row = await this.row();
-    } catch {
-      return; // Postgres down: try again at the next tick.
+      row = await this.deps.service.getTaskRow(this.caller, this.deps.agentId, this.taskId);
+    } catch (e) {
+      if (!(e instanceof ServiceError && e.status === 404)) return; // Postgres down: try again at the next tick.
     }
+    this.cachedRow = row;
     if (!row) this.end();
     else if (isTerminal(row.status)) this.finish(row);
   }

@@ -12,6 +12,7 @@ import type { TaskService } from "../../tasks/task-service";
 import { contextIdOf, parseSkillRequest, toA2ATask } from "../../protocol/a2a-mapping";
 import { isTerminal } from "../../protocol/task-states";
 import { callerOf, toA2AError } from "./caller-context";
+import type { TaskSnapshots } from "./task-snapshots";
 import { ATTR, SpanKind, extractContext, withSpan } from "../../ops/tracing";
 
 type Admission = { kind: "run" } | { kind: "done"; task: Task };
@@ -19,11 +20,16 @@ type Admission = { kind: "run" } | { kind: "done"; task: Task };
 export class DealScaleRequestHandler extends DefaultRequestHandler {
   private agentId!: string;
   private service!: TaskService;
+  private snapshots!: TaskSnapshots;
 
-  static create(agentId: string, service: TaskService, ...args: ConstructorParameters<typeof DefaultRequestHandler>): DealScaleRequestHandler {
+  static create(
+    ours: { agentId: string; service: TaskService; snapshots: TaskSnapshots },
+    ...args: ConstructorParameters<typeof DefaultRequestHandler>
+  ): DealScaleRequestHandler {
     const handler = new DealScaleRequestHandler(...args);
-    handler.agentId = agentId;
-    handler.service = service;
+    handler.agentId = ours.agentId;
+    handler.service = ours.service;
+    handler.snapshots = ours.snapshots;
     return handler;
   }
 
@@ -71,6 +77,9 @@ export class DealScaleRequestHandler extends DefaultRequestHandler {
     }
     const { row } = result;
     if (isTerminal(row.status)) return { kind: "done", task: toA2ATask(row) };
+    // The SDK loads the task next and the executor needs the row: both from here, not Postgres.
+    this.snapshots.putRow(caller.tenantId, row);
+    this.snapshots.putTask(caller.tenantId, toA2ATask(row));
     message.taskId = row.id;
     message.contextId = contextIdOf(row);
     return { kind: "run" };

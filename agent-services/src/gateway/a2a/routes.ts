@@ -22,6 +22,7 @@ import { DealScaleExecutor } from "./executor";
 import { PgTaskStore } from "./pg-task-store";
 import { PgPushConfigStore } from "./push-store";
 import { RedisBusManager } from "./redis-bus";
+import { TaskSnapshots } from "./task-snapshots";
 import { DealScaleRequestHandler } from "./request-handler";
 
 export interface A2ADeps {
@@ -47,13 +48,13 @@ export function mountA2A(app: Router, deps: A2ADeps): void {
   for (const card of deps.registry.list()) {
     const agentId = card.agentId;
     const paths = a2aPaths(agentId);
-    const busManager = new RedisBusManager({ agentId, service: deps.service, events: deps.events, watchdogMs: deps.busWatchdogMs ?? 5000 });
+    const snapshots = new TaskSnapshots();
+    const busManager = new RedisBusManager({ agentId, service: deps.service, events: deps.events, snapshots, watchdogMs: deps.busWatchdogMs ?? 5000 });
     const requestHandler = DealScaleRequestHandler.create(
-      agentId,
-      deps.service,
+      { agentId, service: deps.service, snapshots },
       toA2ACard(card, deps.publicUrl ?? "http://localhost"),
-      new PgTaskStore(agentId, deps.service),
-      new DealScaleExecutor(agentId, deps.service),
+      new PgTaskStore(agentId, deps.service, snapshots),
+      new DealScaleExecutor(agentId, deps.service, snapshots),
       busManager,
       new PgPushConfigStore(deps.pool, deps.urlPolicy),
       // Deliveries are the webhook worker's (durable, signed, retried), never the SDK's in-process sender.
