@@ -29,7 +29,7 @@
  * It prints the figures and appends a dated section to bench/RESULTS.md.
  *
  * Needs Postgres (user postgres, trust auth) and Redis on 127.0.0.1, a build (agent-services/dist)
- * and @a2a-js/sdk in node_modules. Knobs (environment): BENCH_N (5000), BENCH_WARMUP (200),
+ * and @a2a-js/sdk in node_modules. Knobs (environment): BENCH_N (5000), BENCH_WARMUP (1000),
  * BENCH_CONCURRENCY (32), WORKER_CONCURRENCY (64, the service default), BENCH_PHASE_TIMEOUT_S (120), BENCH_PG_URL
  * (postgres://postgres@127.0.0.1:5432), REDIS_URL. Each phase stops at its timeout, reports what it
  * got, and the run then exits 1; the whole run is capped at BENCH_TOTAL_TIMEOUT_S (280).
@@ -58,7 +58,7 @@ const envInt = (name, fallback) => {
   return n;
 };
 const N = envInt("BENCH_N", 5000);
-const WARMUP = envInt("BENCH_WARMUP", 200);
+const WARMUP = envInt("BENCH_WARMUP", 1000);
 const CONCURRENCY = envInt("BENCH_CONCURRENCY", 32);
 const WORKER_CONCURRENCY = envInt("WORKER_CONCURRENCY", 64);
 const PHASE_TIMEOUT_MS = envInt("BENCH_PHASE_TIMEOUT_S", 120) * 1000;

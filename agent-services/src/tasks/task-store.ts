@@ -26,6 +26,8 @@ export interface TaskRow {
   context_id: string | null;
   a2a_message: Record<string, unknown> | null;
   attempts: number;
+  /** Set on rows a finish returns: whether a callback, push config or subscription waits for it. */
+  has_webhook_targets?: boolean;
   created_at: Date;
   updated_at: Date;
   started_at: Date | null;
@@ -283,7 +285,13 @@ async function finishRound(tx: TenantTx, items: { taskId: string; finish: Finish
        FROM req
        WHERE tasks.id = req.id AND tasks.status = ANY(req.allowed) AND (req.agent_id IS NULL OR tasks.agent_id = req.agent_id)
        RETURNING tasks.*, req.ord, req.audit_event, req.calling_agent AS req_calling_agent, req.duration_ms AS req_duration_ms,
-                 req.error_text AS req_error_text, req.outputs AS req_outputs, req.error AS req_error
+                 req.error_text AS req_error_text, req.outputs AS req_outputs, req.error AS req_error,
+                 -- Whether any webhook waits for this task, so the webhook observer reads its targets only then.
+                 (tasks.callback_url IS NOT NULL
+                  OR EXISTS (SELECT 1 FROM task_push_configs p WHERE p.task_id = tasks.id)
+                  OR EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.active AND req.status = ANY (s.events)
+                             AND (s.agent_id IS NULL OR s.agent_id = tasks.agent_id) AND (s.capability IS NULL OR s.capability = tasks.type))
+                 ) AS has_webhook_targets
      ), led AS (
        INSERT INTO credit_ledger (tenant_id, task_id, kind, amount_milli)
        SELECT t.tenant_id, t.id, k.kind, k.amount FROM t

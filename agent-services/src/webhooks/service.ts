@@ -88,6 +88,8 @@ export class WebhookService {
   observer(): TaskObserver {
     return {
       onFinished: (row) => {
+        // The finish statement says whether anything listens; most tasks have no webhook at all.
+        if (row.has_webhook_targets === false) return;
         this.enqueueFinished(row).catch((e) =>
           this.log.warn({ taskId: row.id, err: (e as Error).message }, "could not enqueue webhook deliveries; the sweep will"),
         );
