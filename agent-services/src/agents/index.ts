@@ -9,6 +9,10 @@ import dataEngineer from "./data-engineer/card.json";
 import audienceArchitect from "./audience-architect/card.json";
 import campaignOrchestrator from "./campaign-orchestrator/card.json";
 import workflowAutomation from "./workflow-automation/card.json";
+import { handlers as dataEngineerHandlers } from "./data-engineer/handlers";
+import { handlers as audienceArchitectHandlers } from "./audience-architect/handlers";
+import { handlers as campaignOrchestratorHandlers } from "./campaign-orchestrator/handlers";
+import { handlers as workflowAutomationHandlers } from "./workflow-automation/handlers";
 
 export interface AgentModule {
   card: AgentCard;
@@ -16,10 +20,10 @@ export interface AgentModule {
 }
 
 export const BUILTIN_AGENTS: AgentModule[] = [
-  { card: dataEngineer as AgentCard, handlers: {} },
-  { card: audienceArchitect as AgentCard, handlers: {} },
-  { card: campaignOrchestrator as AgentCard, handlers: {} },
-  { card: workflowAutomation as AgentCard, handlers: {} },
+  { card: dataEngineer as AgentCard, handlers: dataEngineerHandlers },
+  { card: audienceArchitect as AgentCard, handlers: audienceArchitectHandlers },
+  { card: campaignOrchestrator as AgentCard, handlers: campaignOrchestratorHandlers },
+  { card: workflowAutomation as AgentCard, handlers: workflowAutomationHandlers },
 ];
 
 /**
