@@ -6,8 +6,9 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { randomUUID } from "node:crypto";
-import { ClientFactory, ClientFactoryOptions, JsonRpcTransportFactory, RestTransportFactory, type Client } from "@a2a-js/sdk/client";
-import { Role, TaskState, type Message, type Task } from "@a2a-js/sdk";
+import type { Client } from "@a2a-js/sdk/client";
+import { TaskState, type Task } from "@a2a-js/sdk";
+import { a2aClient, skillMessage, type Binding } from "./support/a2a";
 import { startTestStack, sleep, type TestStack } from "./support/harness";
 
 interface Received {
@@ -41,30 +42,8 @@ afterAll(async () => {
   await t?.close();
 });
 
-async function clientFor(binding: "JSONRPC" | "HTTP+JSON"): Promise<Client> {
-  const authFetch: typeof fetch = (input, init) => {
-    const headers = new Headers(init?.headers);
-    headers.set("authorization", `Bearer ${token}`);
-    return fetch(input, { ...init, headers });
-  };
-  return new ClientFactory(
-    ClientFactoryOptions.createFrom(ClientFactoryOptions.default, {
-      transports: [new JsonRpcTransportFactory({ fetchImpl: authFetch }), new RestTransportFactory({ fetchImpl: authFetch })],
-      preferredTransports: [binding],
-    }),
-  ).createFromUrl(`${t.url}/agents/${A}/`);
-}
-
-const msg = (skill: string, inputs: Record<string, unknown>): Message => ({
-  messageId: randomUUID(),
-  contextId: "",
-  taskId: "",
-  role: Role.ROLE_USER,
-  parts: [{ content: { $case: "data", value: inputs }, mediaType: "application/json", filename: "", metadata: {} }],
-  metadata: { skill },
-  extensions: [],
-  referenceTaskIds: [],
-});
+const clientFor = (binding: Binding): Promise<Client> => a2aClient(t.url, A, token, binding);
+const msg = skillMessage;
 
 async function deliveriesFor(taskId: string, n = 1, timeoutMs = 10_000): Promise<Received[]> {
   const until = Date.now() + timeoutMs;

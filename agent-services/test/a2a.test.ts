@@ -4,8 +4,9 @@
  * GetTask, ListTasks, CancelTask, SubscribeToTask, errors, and the tenant rule.
  */
 import { randomUUID } from "node:crypto";
-import { ClientFactory, ClientFactoryOptions, JsonRpcTransportFactory, RestTransportFactory, type Client } from "@a2a-js/sdk/client";
-import { Role, TaskState, type Message, type StreamResponse, type Task } from "@a2a-js/sdk";
+import type { Client } from "@a2a-js/sdk/client";
+import { TaskState, type Message, type StreamResponse, type Task } from "@a2a-js/sdk";
+import { a2aClient, skillMessage, type Binding } from "./support/a2a";
 import { startTestStack, type TestStack } from "./support/harness";
 import { tenantBalance } from "../src/tasks/tenants";
 
@@ -21,35 +22,8 @@ beforeAll(async () => {
 });
 afterAll(async () => t?.close());
 
-const authFetch = (tok: string): typeof fetch => (input, init) => {
-  const headers = new Headers(init?.headers);
-  headers.set("authorization", `Bearer ${tok}`);
-  return fetch(input, { ...init, headers });
-};
-
-async function clientFor(binding: "JSONRPC" | "HTTP+JSON", tok = token): Promise<Client> {
-  const factory = new ClientFactory(
-    ClientFactoryOptions.createFrom(ClientFactoryOptions.default, {
-      transports: [new JsonRpcTransportFactory({ fetchImpl: authFetch(tok) }), new RestTransportFactory({ fetchImpl: authFetch(tok) })],
-      preferredTransports: [binding],
-    }),
-  );
-  return factory.createFromUrl(`${t.url}/agents/${A}/`);
-}
-
-function message(skill: string, inputs: Record<string, unknown>, extra: Partial<Message> = {}): Message {
-  return {
-    messageId: randomUUID(),
-    contextId: "",
-    taskId: "",
-    role: Role.ROLE_USER,
-    parts: [{ content: { $case: "data", value: inputs }, mediaType: "application/json", filename: "", metadata: {} }],
-    metadata: { skill },
-    extensions: [],
-    referenceTaskIds: [],
-    ...extra,
-  };
-}
+const clientFor = (binding: Binding, tok = token): Promise<Client> => a2aClient(t.url, A, tok, binding);
+const message = skillMessage;
 
 const send = (client: Client, msg: Message, returnImmediately = false) =>
   client.sendMessage({ tenant: "", message: msg, configuration: { acceptedOutputModes: [], taskPushNotificationConfig: undefined, returnImmediately }, metadata: {} });
