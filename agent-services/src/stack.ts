@@ -29,6 +29,8 @@ import { AgentRateLimiter } from "./gateway/rate-limit";
 import { createServer } from "./gateway/tls";
 import { flushTracing, initTracing, traceMixin } from "./ops/tracing";
 import { SiemForwarder, createSink } from "./ops/siem-forwarder";
+import { createCampaignOrchestrator, type CampaignOrchestrator } from "./agents/campaign-orchestrator/handlers";
+import { createWorkflowHandlers } from "./agents/workflow-automation/handlers";
 
 export interface Stack {
   config: Config;
@@ -47,6 +49,8 @@ export interface Stack {
   rateLimit?: AgentRateLimiter;
   /** Audit forwarding to AUDIT_SIEM_URL, when set. */
   siem?: SiemForwarder;
+  /** CampaignOrchestrator: its handlers, the due-campaign sweep (worker role) and the unsubscribe key. */
+  campaigns?: CampaignOrchestrator;
   server?: http.Server;
   url?: string;
   log: pino.Logger;
@@ -79,6 +83,33 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
   const registry = new AgentRegistry(modules.map((m) => m.card));
   const handlers = new Map<string, Record<string, CapabilityHandler>>(modules.map((m) => [m.card.agentId, m.handlers]));
   const pool = createAppPool(config, config.roles.worker ? Math.max(20, Math.min(config.workerConcurrency + 10, 60)) : 20);
+
+  // Agents whose handlers need configuration (issue 4): built here and put in place of their static handlers.
+  // `url` is the listening gateway's URL (known once it listens), the fallback for unsubscribe links without PUBLIC_URL.
+  let gatewayUrl: string | undefined;
+  const tenantUrlPolicy = makeUrlPolicy({ allowPrivate: config.webhookAllowPrivate, allow: config.webhookAllowHosts });
+  const campaigns = createCampaignOrchestrator({
+    pool,
+    secret: config.jwtSecret,
+    publicUrl: () => config.publicUrl ?? gatewayUrl,
+    smtpUrl: config.campaigns.smtpUrl,
+    smtpFrom: config.campaigns.smtpFrom,
+    urlPolicy: tenantUrlPolicy,
+    sweepIntervalMs: config.campaigns.sweepIntervalMs,
+    leaseMs: config.campaigns.leaseMs,
+    batchSize: config.campaigns.batchSize,
+    log,
+  });
+  handlers.set("campaign-orchestrator", { ...handlers.get("campaign-orchestrator"), ...campaigns.handlers });
+  handlers.set("workflow-automation", {
+    ...handlers.get("workflow-automation"),
+    ...createWorkflowHandlers({
+      urlPolicy: tenantUrlPolicy,
+      defaults: { n8n: config.workflows.n8n, kestra: config.workflows.kestra },
+      httpTimeoutMs: config.workflows.httpTimeoutMs,
+      pollMaxIntervalMs: config.workflows.pollMaxIntervalMs,
+    }),
+  });
   await syncRegistry(pool, modules);
 
   const queues = new TaskQueues(config.redisUrl, { prefix: config.queuePrefix, attempts: config.jobAttempts, backoffMs: config.jobBackoffMs });
@@ -128,6 +159,7 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
     await workers.start(ids);
   }
   reconciler.start();
+  if (config.roles.worker) campaigns.scheduler.start();
 
   let siem: SiemForwarder | undefined;
   if (config.auditSiem) {
@@ -161,6 +193,7 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
       sseHeartbeatMs: config.sseHeartbeatMs,
       rateLimit,
       webhooks,
+      campaigns: { pool, unsubscribeKey: campaigns.unsubscribeKey, service },
       mountA2A: (a2a, authenticate) =>
         mountA2A(a2a, {
           pool,
@@ -187,6 +220,7 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
     });
     const port = (server.address() as AddressInfo).port;
     url = `${config.tls ? "https" : "http"}://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${port}`;
+    if (config.roles.gateway) gatewayUrl = url;
   }
 
   const stop = async (graceMs = 10_000) => {
@@ -195,6 +229,7 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
       await new Promise<void>((resolve) => server!.close(() => resolve()));
     }
     await reconciler.stop();
+    await campaigns.scheduler.stop();
     await siem?.stop();
     await rateLimit?.close();
     await workers?.close(graceMs);
@@ -205,7 +240,7 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
     metrics.close();
     await flushTracing();
   };
-  return { config, pool, registry, service, queues, events, reconciler, metrics, webhooks, workers, rateLimit, siem, server, url, log, stop };
+  return { config, pool, registry, service, queues, events, reconciler, metrics, webhooks, workers, rateLimit, siem, campaigns, server, url, log, stop };
 }
 
 function healthOnlyApp(pool: Pool, events: RedisEventBus, mountOps?: (app: express.Router) => void): express.Express {

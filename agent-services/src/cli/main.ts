@@ -10,6 +10,9 @@ import { isUuid } from "../store/tenant-tx";
 import { signToken } from "../gateway/auth";
 import { createTenant, grantCredits, tenantBalance } from "../tasks/tenants";
 import { verifyAuditChain } from "../tasks/audit";
+import { existsSync, statSync } from "node:fs";
+import { ImportSetupError, parseMappingArgs } from "../agents/data-engineer/domain/csv-import";
+import { importLeadsFromFile } from "../agents/data-engineer/import-cli";
 
 const HELP = `usage: npm run -s cli -- <command> [options]
 
@@ -21,18 +24,22 @@ commands:
   credits:grant --tenant T --amount C          add credits; prints the new balance
   credits:balance --tenant T                   print the balance
   audit:verify --tenant T                      verify the tenant's audit hash chain; exit 1 if broken
+  leads:import --tenant T --file F.csv [--map column=field ...]
+                                               import leads from a CSV (header row; columns named like a lead
+                                               field map automatically, others become attributes); prints
+                                               {"imported": N, "leadIds": [...]}, rejected rows on stderr
 
 environment: DATABASE_URL, A2A_JWT_SECRET (see README)`;
 
 class UsageError extends Error {}
 
-function need(values: Record<string, string | undefined>, name: string): string {
+function need(values: Record<string, unknown>, name: string): string {
   const v = values[name];
-  if (v === undefined || v === "") throw new UsageError(`--${name} is required`);
+  if (typeof v !== "string" || v === "") throw new UsageError(`--${name} is required`);
   return v;
 }
 
-function tenantArg(values: Record<string, string | undefined>): string {
+function tenantArg(values: Record<string, unknown>): string {
   const t = need(values, "tenant");
   if (!isUuid(t)) throw new UsageError(`--tenant must be a tenant id (uuid), got "${t}"`);
   return t;
@@ -65,6 +72,8 @@ export async function run(argv: string[]): Promise<number> {
       scopes: { type: "string" },
       ttl: { type: "string" },
       amount: { type: "string" },
+      file: { type: "string" },
+      map: { type: "string", multiple: true },
     },
     strict: true,
   });
@@ -112,6 +121,23 @@ export async function run(argv: string[]): Promise<number> {
       const result = await withOwnerPool(config, (pool) => verifyAuditChain(pool, tenantId));
       console.log(JSON.stringify({ tenantId, ...result }));
       return result.ok ? 0 : 1;
+    }
+    case "leads:import": {
+      const tenantId = tenantArg(values);
+      const file = need(values, "file");
+      if (!existsSync(file) || !statSync(file).isFile()) throw new UsageError(`--file ${file}: no such file`);
+      let mapping: Record<string, string>;
+      try {
+        mapping = parseMappingArgs(values.map ?? []);
+      } catch (e) {
+        throw e instanceof ImportSetupError ? new UsageError(e.message) : e;
+      }
+      try {
+        await withOwnerPool(config, (pool) => importLeadsFromFile(pool, tenantId, file, mapping, { stdout: process.stdout, stderr: process.stderr }));
+      } catch (e) {
+        throw e instanceof ImportSetupError ? new UsageError(e.message) : e;
+      }
+      return 0;
     }
     default:
       throw new UsageError(`unknown command "${command}"`);

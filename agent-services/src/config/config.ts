@@ -57,6 +57,12 @@ export interface Config {
   webhookSweepIntervalMs: number;
   /** How far back the sweep looks after a (re)start. */
   webhookSweepWindowMs: number;
+  /** Enrichment providers of DataEngineer.enrichLeads (APOLLO_*, CLEARBIT_*, ZOOMINFO_*, ENRICH_*); see loadEnrichmentConfig. */
+  enrichment: EnrichmentConfig;
+  /** CampaignOrchestrator: SMTP defaults (SMTP_URL, SMTP_FROM) and the due-campaign sweep; see campaignsFromEnv. */
+  campaigns: CampaignConfig;
+  /** WorkflowAutomation: engine base URLs and credentials (N8N_*, KESTRA_*, WORKFLOW_*); see workflowsFromEnv. */
+  workflows: WorkflowConfig;
 }
 
 export class ConfigError extends Error {
@@ -214,7 +220,207 @@ export function loadConfig(env: Env = process.env): Config {
     webhookConcurrency: int("WEBHOOK_CONCURRENCY", 16, 1, 1000),
     webhookSweepIntervalMs: int("WEBHOOK_SWEEP_INTERVAL_MS", 30_000, 100, 3_600_000),
     webhookSweepWindowMs: int("WEBHOOK_SWEEP_WINDOW_MS", 3_600_000, 1_000, 7 * 24 * 3_600_000),
+    enrichment: enrichmentFromEnv(env, problems),
+    campaigns: campaignsFromEnv(env, problems),
+    workflows: workflowsFromEnv(env, problems),
   };
   if (problems.length) throw new ConfigError(problems);
   return config;
+}
+
+/**
+ * Enrichment providers (DataEngineer.enrichLeads). Keys and base URLs come from the environment;
+ * a tenant's `settings.enrichment.<provider>` overrides them per tenant (the handler merges the two).
+ * A provider without credentials is simply unconfigured: tasks that ask for it fail with
+ * provider_not_configured, nothing else is affected.
+ */
+export interface EnrichmentConfig {
+  /** APOLLO_API_KEY, APOLLO_BASE_URL (default https://api.apollo.io). */
+  apollo: { apiKey: string | undefined; baseUrl: string };
+  /** CLEARBIT_API_KEY; CLEARBIT_BASE_URL replaces both person.clearbit.com and company.clearbit.com. */
+  clearbit: { apiKey: string | undefined; personBaseUrl: string; companyBaseUrl: string };
+  /** ZOOMINFO_USERNAME + ZOOMINFO_PASSWORD (POST /authenticate), ZOOMINFO_BASE_URL (default https://api.zoominfo.com). */
+  zoominfo: { username: string | undefined; password: string | undefined; baseUrl: string };
+  /** ENRICH_MAX_WAIT_MS: the longest single wait for a provider's rate limit; past it the lead fails as retryable. */
+  maxWaitMs: number;
+  /** ENRICH_RATE_LIMIT_RETRIES: how often a 429 is retried. */
+  maxRateLimitRetries: number;
+  /** ENRICH_QUEUED_RETRIES / ENRICH_QUEUED_DELAY_MS: Clearbit 202 (queued) retries and the delay between them. */
+  queuedRetries: number;
+  queuedDelayMs: number;
+  /** ENRICH_TIMEOUT_MS: per provider request. */
+  timeoutMs: number;
+  /** ENRICH_CONCURRENCY: leads looked up in parallel per task. */
+  concurrency: number;
+  /** Base URLs from tenant settings must pass the webhook URL policy (WEBHOOK_ALLOW_PRIVATE, WEBHOOK_ALLOW_HOSTS). */
+  tenantUrlPolicy: { allowPrivate: boolean; allowHosts: string[] };
+}
+
+function enrichmentFromEnv(env: Env, problems: string[]): EnrichmentConfig {
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
+      return fallback;
+    }
+    return n;
+  };
+  const baseUrl = (name: string, fallback: string): string => {
+    const raw = env[name] || fallback;
+    try {
+      const u = new URL(raw);
+      if (u.protocol !== "https:" && u.protocol !== "http:") problems.push(`${name} must use https: (or http:), got "${u.protocol}"`);
+      if (u.username || u.password || u.search || u.hash) problems.push(`${name} must be a plain base URL without credentials, query or fragment`);
+    } catch {
+      problems.push(`${name} is not a valid URL: "${raw}"`);
+    }
+    return raw.replace(/\/+$/, "");
+  };
+  const secret = (name: string): string | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw.trim() === "") return undefined;
+    if (/[\r\n]/.test(raw)) problems.push(`${name} must be a single line`);
+    return raw.trim();
+  };
+  const zoominfoUsername = secret("ZOOMINFO_USERNAME");
+  const zoominfoPassword = secret("ZOOMINFO_PASSWORD");
+  if (!!zoominfoUsername !== !!zoominfoPassword) problems.push("ZOOMINFO_USERNAME and ZOOMINFO_PASSWORD must be given together");
+  const clearbitBase = env.CLEARBIT_BASE_URL ? baseUrl("CLEARBIT_BASE_URL", "") : undefined;
+  const allowPrivate = ["true", "1"].includes((env.WEBHOOK_ALLOW_PRIVATE ?? "").trim().toLowerCase());
+  return {
+    apollo: { apiKey: secret("APOLLO_API_KEY"), baseUrl: baseUrl("APOLLO_BASE_URL", "https://api.apollo.io") },
+    clearbit: {
+      apiKey: secret("CLEARBIT_API_KEY"),
+      personBaseUrl: clearbitBase ?? "https://person.clearbit.com",
+      companyBaseUrl: clearbitBase ?? "https://company.clearbit.com",
+    },
+    zoominfo: { username: zoominfoUsername, password: zoominfoPassword, baseUrl: baseUrl("ZOOMINFO_BASE_URL", "https://api.zoominfo.com") },
+    maxWaitMs: int("ENRICH_MAX_WAIT_MS", 60_000, 0, 3_600_000),
+    maxRateLimitRetries: int("ENRICH_RATE_LIMIT_RETRIES", 3, 0, 20),
+    queuedRetries: int("ENRICH_QUEUED_RETRIES", 3, 0, 20),
+    queuedDelayMs: int("ENRICH_QUEUED_DELAY_MS", 5_000, 0, 600_000),
+    timeoutMs: int("ENRICH_TIMEOUT_MS", 15_000, 100, 600_000),
+    concurrency: int("ENRICH_CONCURRENCY", 5, 1, 100),
+    tenantUrlPolicy: {
+      allowPrivate: allowPrivate && env.NODE_ENV !== "production",
+      allowHosts: (env.WEBHOOK_ALLOW_HOSTS || "").split(",").map((s) => s.trim().toLowerCase()).filter(Boolean),
+    },
+  };
+}
+
+/**
+ * The enrichment settings alone (validated), for the enrichLeads handler, which is a plain module
+ * function without the stack's Config; defaults to the process environment like loadConfig.
+ */
+export function loadEnrichmentConfig(env: Env = process.env): EnrichmentConfig {
+  const problems: string[] = [];
+  const config = enrichmentFromEnv(env, problems);
+  if (problems.length) throw new ConfigError(problems);
+  return config;
+}
+
+/**
+ * CampaignOrchestrator. SMTP_URL (smtp://user:pass@host:587 or smtps://...:465) and SMTP_FROM are the
+ * operator's default SMTP server; a tenant's `settings.smtp` replaces it for that tenant.
+ */
+export interface CampaignConfig {
+  smtpUrl: string | undefined;
+  smtpFrom: string | undefined;
+  /** CAMPAIGN_SWEEP_INTERVAL_MS: how often due scheduled campaigns (and campaigns whose sender died) are looked for. */
+  sweepIntervalMs: number;
+  /** CAMPAIGN_LEASE_MS: how long a sender holds a campaign without renewing (renewed between sends). */
+  leaseMs: number;
+  /** CAMPAIGN_BATCH_SIZE: members per batch (progress is reported per batch). */
+  batchSize: number;
+}
+
+function campaignsFromEnv(env: Env, problems: string[]): CampaignConfig {
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
+      return fallback;
+    }
+    return n;
+  };
+  const smtpUrl = env.SMTP_URL || undefined;
+  if (smtpUrl) {
+    try {
+      const u = new URL(smtpUrl);
+      if (u.protocol !== "smtp:" && u.protocol !== "smtps:") problems.push(`SMTP_URL must use smtp: or smtps:, got "${u.protocol}"`);
+      else if (!u.hostname) problems.push("SMTP_URL needs a host, e.g. smtp://user:pass@mail.example:587");
+    } catch {
+      problems.push("SMTP_URL is not a valid URL (smtp://user:pass@host:port)");
+    }
+  }
+  const smtpFrom = env.SMTP_FROM || undefined;
+  if (smtpFrom && (!/@/.test(smtpFrom) || /[\r\n]/.test(smtpFrom))) problems.push(`SMTP_FROM must be an address such as "DealScale <no-reply@example.com>", got "${smtpFrom}"`);
+  return {
+    smtpUrl,
+    smtpFrom,
+    sweepIntervalMs: int("CAMPAIGN_SWEEP_INTERVAL_MS", 15_000, 50, 3_600_000),
+    leaseMs: int("CAMPAIGN_LEASE_MS", 120_000, 1_000, 3_600_000),
+    batchSize: int("CAMPAIGN_BATCH_SIZE", 25, 1, 1000),
+  };
+}
+
+/**
+ * WorkflowAutomation engines. A tenant's `settings.workflows.{n8n,kestra}` replaces these per tenant
+ * (base URLs given by tenants must pass the webhook URL policy; these, set by the operator, need not).
+ */
+export interface WorkflowConfig {
+  /** N8N_BASE_URL (e.g. http://n8n:5678) and N8N_API_KEY (X-N8N-API-KEY). */
+  n8n: { baseUrl: string | undefined; apiKey: string | undefined };
+  /** KESTRA_BASE_URL, KESTRA_USERNAME + KESTRA_PASSWORD (basic auth), KESTRA_TENANT (default main). */
+  kestra: { baseUrl: string | undefined; username: string | undefined; password: string | undefined; tenant: string };
+  /** WORKFLOW_HTTP_TIMEOUT_MS: per request to an engine. */
+  httpTimeoutMs: number;
+  /** WORKFLOW_POLL_MAX_INTERVAL_MS: the longest pause between two polls of a run. */
+  pollMaxIntervalMs: number;
+}
+
+function workflowsFromEnv(env: Env, problems: string[]): WorkflowConfig {
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
+      return fallback;
+    }
+    return n;
+  };
+  const base = (name: string): string | undefined => {
+    const raw = env[name];
+    if (!raw) return undefined;
+    try {
+      const u = new URL(raw);
+      if (u.protocol !== "http:" && u.protocol !== "https:") problems.push(`${name} must use http: or https:, got "${u.protocol}"`);
+      if (u.username || u.password || u.search || u.hash) problems.push(`${name} must be a plain base URL without credentials, query or fragment`);
+    } catch {
+      problems.push(`${name} is not a valid URL: "${raw}"`);
+    }
+    return raw.replace(/\/+$/, "");
+  };
+  const secret = (name: string): string | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw.trim() === "") return undefined;
+    if (/[\r\n]/.test(raw)) problems.push(`${name} must be a single line`);
+    return raw.trim();
+  };
+  const kestraUser = secret("KESTRA_USERNAME");
+  const kestraPass = secret("KESTRA_PASSWORD");
+  if (!!kestraUser !== !!kestraPass) problems.push("KESTRA_USERNAME and KESTRA_PASSWORD must be given together");
+  const kestraTenant = env.KESTRA_TENANT || "main";
+  if (!/^[A-Za-z0-9_-]{1,100}$/.test(kestraTenant)) problems.push(`KESTRA_TENANT must be a plain identifier, got "${kestraTenant}"`);
+  return {
+    n8n: { baseUrl: base("N8N_BASE_URL"), apiKey: secret("N8N_API_KEY") },
+    kestra: { baseUrl: base("KESTRA_BASE_URL"), username: kestraUser, password: kestraPass, tenant: kestraTenant },
+    httpTimeoutMs: int("WORKFLOW_HTTP_TIMEOUT_MS", 30_000, 100, 600_000),
+    pollMaxIntervalMs: int("WORKFLOW_POLL_MAX_INTERVAL_MS", 5_000, 10, 600_000),
+  };
 }

@@ -17,6 +17,7 @@ import { ATTR, SpanKind, extractContext, withSpan } from "../ops/tracing";
 import type { AgentRateLimiter } from "./rate-limit";
 import type { WebhookService } from "../webhooks/service";
 import { mountWebhookRoutes } from "../webhooks/routes";
+import { mountCampaignRoutes, type CampaignRouteDeps } from "./campaign-routes";
 
 export interface GatewayDeps {
   pool: Pool;
@@ -36,6 +37,8 @@ export interface GatewayDeps {
   mountA2A?: (app: express.Router, authenticate: Authenticate) => void;
   /** Webhook subscriptions (/webhooks) and the URL policy for callbackUrl. */
   webhooks?: WebhookService;
+  /** Campaign routes: the public unsubscribe link and the bounce report endpoint (CampaignOrchestrator). */
+  campaigns?: CampaignRouteDeps;
 }
 
 type Handler = (req: Request, res: Response, caller: Caller) => Promise<void>;
@@ -117,6 +120,7 @@ export function createGateway(deps: GatewayDeps): express.Express {
   }));
 
   if (deps.webhooks) mountWebhookRoutes(app, route, deps.webhooks, { read, call });
+  if (deps.campaigns) mountCampaignRoutes(app, route, { read, call }, deps.campaigns);
 
   app.use((req, res) => {
     res.status(404).json({ error: { code: "not_found", message: `no route for ${req.method} ${req.path}` } });

@@ -1,4 +1,7 @@
 /** The capability handlers of this agent, by capability name; the runtime fails the others as not implemented. */
 import type { CapabilityHandler } from "../../queue/handler";
+import { scoreLookalike } from "./score-lookalike";
+import { segmentLeads } from "./segment-leads";
+import { scoreLeads } from "./score-leads";
 
-export const handlers: Record<string, CapabilityHandler> = {};
+export const handlers: Record<string, CapabilityHandler> = { scoreLookalike, segmentLeads, scoreLeads };

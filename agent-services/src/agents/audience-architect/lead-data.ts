@@ -1,0 +1,134 @@
+/**
+ * Adapter between the tenant's leads table and the domain: reads lead rows through the handler's
+ * tenant-scoped transactions (row-level security keeps other tenants' leads out) in pages, honouring
+ * the AbortSignal between pages, and turns each lead into a flat record of features: the lead
+ * columns that describe a lead (not its contact details) plus every scalar key of `attributes`.
+ */
+import type { HandlerContext } from "../../queue/handler";
+import { FrameBuilder, type Frame } from "./domain/frame";
+
+/** Lead columns used as features, by the name the domain sees. Contact details are never features. */
+export const LEAD_FEATURE_COLUMNS: Record<string, string> = {
+  title: "title",
+  seniority: "seniority",
+  company: "company",
+  domain: "domain",
+  industry: "industry",
+  employee_count: "employeeCount",
+  city: "city",
+  country: "country",
+  source: "source",
+};
+
+const SELECT = `SELECT id::text AS id, ${Object.keys(LEAD_FEATURE_COLUMNS).join(", ")}, attributes FROM leads`;
+const PAGE = 2000;
+
+export type LeadRow = Record<string, unknown> & { id: string; attributes?: Record<string, unknown> | null };
+
+/** A lead as a flat feature record. Attribute keys that clash with a lead column get an `attributes.` prefix. */
+export function leadRecord(row: LeadRow): Record<string, unknown> {
+  const rec: Record<string, unknown> = {};
+  for (const [col, name] of Object.entries(LEAD_FEATURE_COLUMNS)) {
+    const v = row[col];
+    if (v !== null && v !== undefined) rec[name] = v;
+  }
+  const attrs = row.attributes;
+  if (attrs && typeof attrs === "object" && !Array.isArray(attrs)) {
+    for (const [k, v] of Object.entries(attrs)) {
+      if (v === null || (typeof v !== "string" && typeof v !== "number" && typeof v !== "boolean")) continue;
+      rec[k in rec || Object.values(LEAD_FEATURE_COLUMNS).includes(k) ? `attributes.${k}` : k] = v;
+    }
+  }
+  return rec;
+}
+
+export function checkAborted(signal: AbortSignal): void {
+  if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error("aborted");
+}
+
+/** Lets pending I/O (a cancel arriving over Redis) run between chunks of CPU work. */
+export const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Leads collected once each (by id) into a columnar frame. */
+export class LeadTable {
+  readonly ids: string[] = [];
+  readonly records: Record<string, unknown>[] = [];
+  private readonly index = new Map<string, number>();
+  private readonly builder = new FrameBuilder();
+  private frame?: Frame;
+
+  get size(): number {
+    return this.ids.length;
+  }
+
+  /** The row index of the lead, adding it if new. */
+  add(row: LeadRow): number {
+    const known = this.index.get(row.id);
+    if (known !== undefined) return known;
+    const i = this.ids.length;
+    const rec = leadRecord(row);
+    this.ids.push(row.id);
+    this.records.push(rec);
+    this.index.set(row.id, i);
+    this.builder.add(rec);
+    this.frame = undefined;
+    return i;
+  }
+
+  rowOf(id: string): number | undefined {
+    return this.index.get(id);
+  }
+
+  toFrame(): Frame {
+    return (this.frame ??= this.builder.build());
+  }
+}
+
+/** Loads the given leads (those the tenant has; others are skipped); returns their rows in input order. */
+export async function loadLeadsById(ctx: HandlerContext, table: LeadTable, ids: string[], onPage?: (done: number) => Promise<void>): Promise<number[]> {
+  const rows: number[] = [];
+  for (let i = 0; i < ids.length; i += PAGE) {
+    checkAborted(ctx.signal);
+    const page = ids.slice(i, i + PAGE);
+    const found = await ctx.db((tx) => tx.query<LeadRow>(`${SELECT} WHERE id = ANY($1::uuid[])`, [page]));
+    const byId = new Map(found.map((r) => [r.id, r]));
+    for (const id of page) {
+      const r = byId.get(id);
+      if (r) rows.push(table.add(r));
+    }
+    await onPage?.(Math.min(ids.length, i + PAGE));
+  }
+  return rows;
+}
+
+/** Loads every lead of the tenant except `exclude`, page by page in id order; returns their rows. */
+export async function loadAllLeads(ctx: HandlerContext, table: LeadTable, exclude: Set<string>, onPage?: (loaded: number) => Promise<void>): Promise<number[]> {
+  const rows: number[] = [];
+  let after = "00000000-0000-0000-0000-000000000000";
+  for (;;) {
+    checkAborted(ctx.signal);
+    const page = await ctx.db((tx) => tx.query<LeadRow>(`${SELECT} WHERE id > $1::uuid ORDER BY id LIMIT ${PAGE}`, [after]));
+    for (const r of page) if (!exclude.has(r.id)) rows.push(table.add(r));
+    if (page.length < PAGE) break;
+    after = page[page.length - 1].id;
+    await onPage?.(rows.length);
+  }
+  return rows;
+}
+
+/**
+ * A deterministic sample (ordered by a salted hash of the id) of up to `limit` of the tenant's leads
+ * outside `exclude`: the background population a lookalike model contrasts the seeds with.
+ */
+export async function loadLeadSample(ctx: HandlerContext, table: LeadTable, exclude: string[], limit: number, salt: string): Promise<number[]> {
+  checkAborted(ctx.signal);
+  const found = await ctx.db((tx) =>
+    tx.query<LeadRow>(`${SELECT} WHERE NOT (id = ANY($1::uuid[])) ORDER BY md5(id::text || $2), id LIMIT $3`, [exclude, salt, limit]),
+  );
+  return found.map((r) => table.add(r));
+}
+
+export async function countLeads(ctx: HandlerContext): Promise<number> {
+  const row = await ctx.db((tx) => tx.one<{ n: number }>("SELECT count(*)::int AS n FROM leads"));
+  return row?.n ?? 0;
+}

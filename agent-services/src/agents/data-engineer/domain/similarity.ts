@@ -1,0 +1,108 @@
+/** String similarities in [0, 1]: Jaro-Winkler for names, edit distance for codes and addresses. */
+import { distance as levenshtein } from "fastest-levenshtein";
+
+// Match flags reused across calls (the matcher calls this in a tight loop).
+let flagsA = new Uint8Array(64);
+let flagsB = new Uint8Array(64);
+
+export function jaro(a: string, b: string): number {
+  if (a === b) return a.length ? 1 : 0;
+  const la = a.length;
+  const lb = b.length;
+  if (!la || !lb) return 0;
+  const window = Math.max(0, Math.floor(Math.max(la, lb) / 2) - 1);
+  if (la > flagsA.length || lb > flagsB.length) {
+    flagsA = new Uint8Array(Math.max(la, flagsA.length * 2));
+    flagsB = new Uint8Array(Math.max(lb, flagsB.length * 2));
+  }
+  const ma = flagsA;
+  const mb = flagsB;
+  ma.fill(0, 0, la);
+  mb.fill(0, 0, lb);
+  let matches = 0;
+  for (let i = 0; i < la; i++) {
+    const lo = Math.max(0, i - window);
+    const hi = Math.min(lb - 1, i + window);
+    for (let j = lo; j <= hi; j++) {
+      if (!mb[j] && a.charCodeAt(i) === b.charCodeAt(j)) {
+        ma[i] = 1;
+        mb[j] = 1;
+        matches++;
+        break;
+      }
+    }
+  }
+  if (!matches) return 0;
+  let t = 0;
+  let k = 0;
+  for (let i = 0; i < la; i++) {
+    if (!ma[i]) continue;
+    while (!mb[k]) k++;
+    if (a.charCodeAt(i) !== b.charCodeAt(k)) t++;
+    k++;
+  }
+  return (matches / la + matches / lb + (matches - t / 2) / matches) / 3;
+}
+
+/** Jaro-Winkler with the standard prefix scale 0.1 over at most 4 characters. */
+export function jaroWinkler(a: string, b: string): number {
+  const j = jaro(a, b);
+  let prefix = 0;
+  const max = Math.min(4, a.length, b.length);
+  while (prefix < max && a[prefix] === b[prefix]) prefix++;
+  return j + prefix * 0.1 * (1 - j);
+}
+
+/** Optimal-string-alignment distance: Levenshtein plus adjacent transpositions (typos in codes). */
+export function osaDistance(a: string, b: string): number {
+  const la = a.length;
+  const lb = b.length;
+  if (!la) return lb;
+  if (!lb) return la;
+  if (lb + 1 > rowA.length) {
+    rowA = new Int32Array(lb + 1);
+    rowB = new Int32Array(lb + 1);
+    rowC = new Int32Array(lb + 1);
+  }
+  let prev2 = rowA;
+  let prev = rowB;
+  let cur = rowC;
+  for (let j = 0; j <= lb; j++) prev[j] = j;
+  for (let i = 1; i <= la; i++) {
+    cur[0] = i;
+    const ca = a.charCodeAt(i - 1);
+    for (let j = 1; j <= lb; j++) {
+      const cb = b.charCodeAt(j - 1);
+      let v = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca === cb ? 0 : 1));
+      if (i > 1 && j > 1 && ca === b.charCodeAt(j - 2) && a.charCodeAt(i - 2) === cb) v = Math.min(v, prev2[j - 2] + 1);
+      cur[j] = v;
+    }
+    const t = prev2;
+    prev2 = prev;
+    prev = cur;
+    cur = t;
+  }
+  return prev[lb];
+}
+let rowA = new Int32Array(32);
+let rowB = new Int32Array(32);
+let rowC = new Int32Array(32);
+
+/** 1 - OSA distance / longer length: for short codes (postcodes, ids, dates). */
+export function codeSimilarity(a: string, b: string): number {
+  if (a === b) return a.length ? 1 : 0;
+  const n = Math.max(a.length, b.length);
+  return n ? 1 - osaDistance(a, b) / n : 0;
+}
+
+/** 1 - Levenshtein distance / longer length, on tokens sorted so that word order does not matter. */
+export function textSimilarity(a: string, b: string): number {
+  if (a === b) return a.length ? 1 : 0;
+  const n = Math.max(a.length, b.length);
+  if (!n) return 0;
+  const direct = 1 - levenshtein(a, b) / n;
+  const sa = a.split(" ").sort().join(" ");
+  const sb = b.split(" ").sort().join(" ");
+  const sorted = sa === a && sb === b ? direct : 1 - levenshtein(sa, sb) / Math.max(sa.length, sb.length);
+  return Math.max(direct, sorted);
+}

@@ -1,0 +1,77 @@
+/**
+ * Data-quality checks on leads: required fields, a way to reach the lead, email syntax, phone
+ * validity (libphonenumber-js, the lead's country as default region), domain and LinkedIn URL
+ * syntax, duplicates (from the dedupe matcher) and staleness. Pure.
+ */
+import { isEmpty, timeOf, type LeadField, type LeadRecord } from "./lead";
+import { checkPhone, isValidEmail, normalizeDomain } from "./normalize";
+
+export interface LeadIssue {
+  leadId: string;
+  field: string;
+  code: string;
+  message: string;
+  [extra: string]: unknown;
+}
+
+export interface ValidationReport {
+  checked: number;
+  valid: number;
+  issues: LeadIssue[];
+  /** Issue counts by code. */
+  summary: Record<string, number>;
+}
+
+export interface ValidateOptions {
+  staleAfterDays?: number;
+  requiredFields?: LeadField[];
+  now?: Date;
+  /** Duplicate lead id -> the survivor it duplicates, and the match score. */
+  duplicates?: Map<string, { survivorId: string; score: number }>;
+}
+
+export const DEFAULT_REQUIRED_FIELDS: LeadField[] = ["email", "firstName", "lastName", "company"];
+const DAY_MS = 86_400_000;
+
+export function validateLeadRecords(leads: LeadRecord[], options: ValidateOptions = {}): ValidationReport {
+  const staleAfterDays = options.staleAfterDays ?? 180;
+  const required = options.requiredFields ?? DEFAULT_REQUIRED_FIELDS;
+  const now = (options.now ?? new Date()).getTime();
+  const issues: LeadIssue[] = [];
+  let valid = 0;
+  for (const lead of leads) {
+    const mine: LeadIssue[] = [];
+    const add = (field: string, code: string, message: string, extra: Record<string, unknown> = {}) =>
+      mine.push({ leadId: lead.id, field, code, message, ...extra });
+
+    for (const f of required) if (isEmpty(lead[f])) add(f, "missing_field", `${f} is empty`);
+    if (isEmpty(lead.email) && isEmpty(lead.phone) && isEmpty(lead.linkedinUrl)) {
+      add("contact", "no_contact", "no email, phone or LinkedIn profile to reach the lead");
+    }
+    if (!isEmpty(lead.email) && !isValidEmail(lead.email!)) add("email", "invalid_email", `"${lead.email}" is not a valid email address`);
+    if (!isEmpty(lead.phone)) {
+      const p = checkPhone(lead.phone, lead.country);
+      if (!p.valid) {
+        add("phone", "invalid_phone", p.e164
+          ? `"${lead.phone}" is not a valid number${p.region ? ` for ${p.region}` : ""}`
+          : `"${lead.phone}" cannot be read as a phone number${p.region ? "" : " (no country code and no known country)"}`);
+      }
+    }
+    if (!isEmpty(lead.domain) && !normalizeDomain(lead.domain)) add("domain", "invalid_domain", `"${lead.domain}" is not a domain name`);
+    if (!isEmpty(lead.linkedinUrl) && !/^(https?:\/\/)?([a-z]{2,3}\.)?linkedin\.com\/(in|pub|company)\/[^/\s]+/i.test(lead.linkedinUrl!.trim())) {
+      add("linkedinUrl", "invalid_url", `"${lead.linkedinUrl}" is not a LinkedIn profile URL`);
+    }
+    const dup = options.duplicates?.get(lead.id);
+    if (dup) add("lead", "duplicate", `duplicate of lead ${dup.survivorId}`, { duplicateOf: dup.survivorId, score: dup.score });
+    const updated = timeOf(lead.updatedAt ?? lead.createdAt);
+    if (updated) {
+      const ageDays = Math.floor((now - updated) / DAY_MS);
+      if (ageDays >= staleAfterDays) add("updatedAt", "stale", `not updated for ${ageDays} days (limit ${staleAfterDays})`, { ageDays });
+    }
+    if (!mine.length) valid++;
+    issues.push(...mine);
+  }
+  const summary: Record<string, number> = {};
+  for (const i of issues) summary[i.code] = (summary[i.code] ?? 0) + 1;
+  return { checked: leads.length, valid, issues, summary };
+}
