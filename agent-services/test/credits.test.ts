@@ -1,5 +1,7 @@
 import { startTestStack, type TestStack } from "./support/harness";
+import { randomUUID } from "node:crypto";
 import { tenantBalance } from "../src/tasks/tenants";
+import { withTenant } from "../src/store/tenant-tx";
 
 let t: TestStack;
 const A = "test-agent";
@@ -48,4 +50,17 @@ test("the ledger refuses a second charge or release for the same task", async ()
   await expect(
     t.owner.query("INSERT INTO credit_ledger (tenant_id, task_id, kind, amount_milli) VALUES ($1, $2, 'charge', 1000)", [tenant, res.body.taskId]),
   ).rejects.toThrow(/credit_ledger_once_per_task/);
+});
+
+test("a whole-tenant run (its per-lead list omitted) reserves for every live lead of the tenant", async () => {
+  const tenant = await t.tenant(100);
+  const token = t.token(tenant);
+  await withTenant(t.owner, tenant, (tx) =>
+    tx.query("INSERT INTO leads (tenant_id, email) SELECT $1, 'lead' || g || '@example.com' FROM generate_series(1, 30) g", [tenant]),
+  );
+  const all = await t.request("POST", `/agents/data-engineer/tasks`, { token, body: { type: "validateLeads", inputs: {} } });
+  expect(all.status).toBe(202);
+  expect(all.body.creditsReserved).toBe(0.6); // 30 leads x 0.02
+  const some = await t.request("POST", `/agents/data-engineer/tasks`, { token, body: { type: "validateLeads", inputs: { leadIds: [randomUUID(), randomUUID()] } } });
+  expect(some.body.creditsReserved).toBe(0.04);
 });

@@ -10,6 +10,11 @@ export interface CapabilityPricing {
   /** Price per item; the item count is the length of the input array named by `itemsFrom`. */
   creditsPerLead?: number;
   itemsFrom?: string;
+  /**
+   * When the `itemsFrom` array is omitted the capability works on all of the tenant's leads, so the
+   * item count is the tenant's lead count ("tenantLeads"); without it an omitted array counts 1.
+   */
+  itemsWhenOmitted?: "tenantLeads";
   /** Fixed price per task, used when there is no per-lead price. */
   fixedCredits?: number;
   /** On failure or timeout: release everything, or charge what the handler reports as used. */
@@ -48,12 +53,18 @@ export function durationToMs(iso: string): number {
   return Math.round(((Number(d ?? 0) * 24 + Number(h ?? 0)) * 60 + Number(min ?? 0)) * 60_000 + Number(s ?? 0) * 1000);
 }
 
+/** Whether pricing this task needs the tenant's lead count (the per-lead list was omitted). */
+export function needsTenantLeadCount(capability: Capability, inputs: Record<string, unknown>): boolean {
+  const p = capability.pricing;
+  return p.creditsPerLead !== undefined && p.itemsWhenOmitted === "tenantLeads" && !!p.itemsFrom && !Array.isArray(inputs[p.itemsFrom]);
+}
+
 /** Estimated cost of a task in milli-credits, from its card pricing and its inputs. */
-export function estimateCostMilli(capability: Capability, inputs: Record<string, unknown>): bigint {
+export function estimateCostMilli(capability: Capability, inputs: Record<string, unknown>, tenantLeads?: number): bigint {
   const p = capability.pricing;
   if (p.creditsPerLead !== undefined) {
     const items = p.itemsFrom ? inputs[p.itemsFrom] : undefined;
-    const count = Array.isArray(items) ? items.length : 1;
+    const count = Array.isArray(items) ? items.length : needsTenantLeadCount(capability, inputs) ? Math.max(1, tenantLeads ?? 1) : 1;
     return creditsToMilli(p.creditsPerLead) * BigInt(count);
   }
   return creditsToMilli(p.fixedCredits ?? 0);
@@ -74,6 +85,9 @@ export function checkCard(card: AgentCard): string[] {
     if (cap.inputSchema?.type !== "object") problems.push(`${where}: inputSchema must be an object schema`);
     if (cap.outputSchema?.type !== "object") problems.push(`${where}: outputSchema must be an object schema`);
     const p = cap.pricing ?? {};
+    if (p.itemsWhenOmitted !== undefined && (p.itemsWhenOmitted !== "tenantLeads" || !p.itemsFrom)) {
+      problems.push(`${where}: itemsWhenOmitted must be "tenantLeads" and needs itemsFrom`);
+    }
     if ((p.creditsPerLead === undefined) === (p.fixedCredits === undefined)) {
       problems.push(`${where}: pricing needs exactly one of creditsPerLead or fixedCredits`);
     }

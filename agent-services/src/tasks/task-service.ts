@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto";
 import type { Pool } from "pg";
 import type { AgentRegistry, RegisteredCapability } from "../protocol/registry";
-import { estimateCostMilli } from "../protocol/agent-card";
+import { estimateCostMilli, needsTenantLeadCount } from "../protocol/agent-card";
 import { milliToCredits } from "../protocol/credits";
 import { isTaskState, type TaskState } from "../protocol/task-states";
 import { withTenant, isUuid } from "../store/tenant-tx";
@@ -168,7 +168,11 @@ export class TaskService {
       throw invalidInput(`inputs do not match the ${type} schema: ${errors[0].path} ${errors[0].message}`, { errors });
     }
 
-    const cost = estimateCostMilli(cap.capability, inputs as Record<string, unknown>);
+    // A whole-tenant run (its per-lead list omitted) is priced on the tenant's live leads.
+    const tenantLeads = needsTenantLeadCount(cap.capability, inputs as Record<string, unknown>)
+      ? await withTenant(this.pool, caller.tenantId, async (tx) => (await tx.one<{ n: number }>("SELECT count(*)::int AS n FROM leads WHERE merged_into IS NULL"))?.n ?? 0)
+      : undefined;
+    const cost = estimateCostMilli(cap.capability, inputs as Record<string, unknown>, tenantLeads);
     const newTask: store.NewTask = {
       id: a2a.taskId ?? randomUUID(),
       agentId,

@@ -20,6 +20,7 @@ export const LEAD_FEATURE_COLUMNS: Record<string, string> = {
   source: "source",
 };
 
+// Leads merged into a survivor by dedupeLeads (merged_into) are left out of whole-tenant scans.
 const SELECT = `SELECT id::text AS id, ${Object.keys(LEAD_FEATURE_COLUMNS).join(", ")}, attributes FROM leads`;
 const PAGE = 2000;
 
@@ -107,7 +108,7 @@ export async function loadAllLeads(ctx: HandlerContext, table: LeadTable, exclud
   let after = "00000000-0000-0000-0000-000000000000";
   for (;;) {
     checkAborted(ctx.signal);
-    const page = await ctx.db((tx) => tx.query<LeadRow>(`${SELECT} WHERE id > $1::uuid ORDER BY id LIMIT ${PAGE}`, [after]));
+    const page = await ctx.db((tx) => tx.query<LeadRow>(`${SELECT} WHERE id > $1::uuid AND merged_into IS NULL ORDER BY id LIMIT ${PAGE}`, [after]));
     for (const r of page) if (!exclude.has(r.id)) rows.push(table.add(r));
     if (page.length < PAGE) break;
     after = page[page.length - 1].id;
@@ -123,12 +124,12 @@ export async function loadAllLeads(ctx: HandlerContext, table: LeadTable, exclud
 export async function loadLeadSample(ctx: HandlerContext, table: LeadTable, exclude: string[], limit: number, salt: string): Promise<number[]> {
   checkAborted(ctx.signal);
   const found = await ctx.db((tx) =>
-    tx.query<LeadRow>(`${SELECT} WHERE NOT (id = ANY($1::uuid[])) ORDER BY md5(id::text || $2), id LIMIT $3`, [exclude, salt, limit]),
+    tx.query<LeadRow>(`${SELECT} WHERE NOT (id = ANY($1::uuid[])) AND merged_into IS NULL ORDER BY md5(id::text || $2), id LIMIT $3`, [exclude, salt, limit]),
   );
   return found.map((r) => table.add(r));
 }
 
 export async function countLeads(ctx: HandlerContext): Promise<number> {
-  const row = await ctx.db((tx) => tx.one<{ n: number }>("SELECT count(*)::int AS n FROM leads"));
+  const row = await ctx.db((tx) => tx.one<{ n: number }>("SELECT count(*)::int AS n FROM leads WHERE merged_into IS NULL"));
   return row?.n ?? 0;
 }

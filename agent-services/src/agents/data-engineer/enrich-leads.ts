@@ -152,7 +152,7 @@ async function loadCompanyKnowledge(tx: TenantTx, leads: LeadRecord[]): Promise<
             mode() WITHIN GROUP (ORDER BY employee_count) FILTER (WHERE employee_count > 0) AS employee_count,
             count(*)::int AS leads
        FROM leads
-      WHERE email LIKE '%@%' AND lower(split_part(email, '@', 2)) = ANY($1::text[])
+      WHERE email LIKE '%@%' AND lower(split_part(email, '@', 2)) = ANY($1::text[]) AND merged_into IS NULL
       GROUP BY 1`,
     [domains],
   );
