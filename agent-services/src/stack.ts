@@ -31,6 +31,7 @@ import { flushTracing, initTracing, traceMixin } from "./ops/tracing";
 import { SiemForwarder, createSink } from "./ops/siem-forwarder";
 import { createCampaignOrchestrator, type CampaignOrchestrator } from "./agents/campaign-orchestrator/handlers";
 import { createWorkflowHandlers } from "./agents/workflow-automation/handlers";
+import { createEnrichLeadsHandler } from "./agents/data-engineer/enrich-leads";
 
 export interface Stack {
   config: Config;
@@ -100,6 +101,7 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
     batchSize: config.campaigns.batchSize,
     log,
   });
+  handlers.set("data-engineer", { ...handlers.get("data-engineer"), enrichLeads: createEnrichLeadsHandler({ config: () => config.enrichment }) });
   handlers.set("campaign-orchestrator", { ...handlers.get("campaign-orchestrator"), ...campaigns.handlers });
   handlers.set("workflow-automation", {
     ...handlers.get("workflow-automation"),

@@ -202,7 +202,6 @@ let clearbit: Fake;
 let zoominfo: Fake;
 let tenant: string;
 let token: string;
-const savedEnv: Record<string, string | undefined> = {};
 
 beforeAll(async () => {
   [apollo, clearbit, zoominfo] = await Promise.all([fakeServer(apolloHandler), fakeServer(clearbitHandler), fakeServer(zoominfoHandler)]);
@@ -219,11 +218,6 @@ beforeAll(async () => {
     ENRICH_CONCURRENCY: "2",
     WEBHOOK_ALLOW_PRIVATE: "true",
   };
-  // The stack validates these (loadConfig); the handler reads them when a task runs (loadEnrichmentConfig).
-  for (const [k, v] of Object.entries(env)) {
-    savedEnv[k] = process.env[k];
-    process.env[k] = v;
-  }
   t = await startTestStack(env);
   tenant = await t.tenant(1000);
   token = t.token(tenant);
@@ -232,10 +226,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.close();
   await Promise.all([apollo?.close(), clearbit?.close(), zoominfo?.close()]);
-  for (const [k, v] of Object.entries(savedEnv)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
 });
 
 type LeadSeed = Partial<Record<"email" | "first_name" | "last_name" | "title" | "company" | "domain" | "city" | "seniority" | "industry", string>> & { employee_count?: number };
@@ -434,8 +424,9 @@ test("internal: company data from the tenant's other leads at the same email dom
 test("a provider without a key fails the task clearly and releases the credits", async () => {
   const [l] = await addLeads(tenant, [{ email: "jane@acme.io" }]);
   const before = await tenantBalance(t.owner, tenant);
-  const saved = process.env.CLEARBIT_API_KEY;
-  delete process.env.CLEARBIT_API_KEY;
+  // As if CLEARBIT_API_KEY were unset: the handler reads the stack's loaded config on each run.
+  const saved = t.config.enrichment;
+  t.config.enrichment = { ...saved, clearbit: { ...saved.clearbit, apiKey: undefined } };
   try {
     const { taskId } = await enrich({ leadIds: [l], provider: "apollo", providers: ["clearbit"], strategy: "fallback" });
     const task = await done(taskId);
@@ -446,7 +437,7 @@ test("a provider without a key fails the task clearly and releases the credits",
     const ledger = await t.owner.query("SELECT kind FROM credit_ledger WHERE task_id = $1 ORDER BY kind", [taskId]);
     expect(ledger.rows.map((r) => r.kind)).toEqual(["release", "reserve"]);
   } finally {
-    process.env.CLEARBIT_API_KEY = saved;
+    t.config.enrichment = saved;
   }
   expect(await tenantBalance(t.owner, tenant)).toBe(before);
   expect((await lead(tenant, l)).enriched_at).toBeNull();

@@ -57,7 +57,7 @@ export interface Config {
   webhookSweepIntervalMs: number;
   /** How far back the sweep looks after a (re)start. */
   webhookSweepWindowMs: number;
-  /** Enrichment providers of DataEngineer.enrichLeads (APOLLO_*, CLEARBIT_*, ZOOMINFO_*, ENRICH_*); see loadEnrichmentConfig. */
+  /** Enrichment providers of DataEngineer.enrichLeads (APOLLO_*, CLEARBIT_*, ZOOMINFO_*, ENRICH_*); built into the handler by stack.ts. */
   enrichment: EnrichmentConfig;
   /** CampaignOrchestrator: SMTP defaults (SMTP_URL, SMTP_FROM) and the due-campaign sweep; see campaignsFromEnv. */
   campaigns: CampaignConfig;
@@ -310,16 +310,6 @@ function enrichmentFromEnv(env: Env, problems: string[]): EnrichmentConfig {
   };
 }
 
-/**
- * The enrichment settings alone (validated), for the enrichLeads handler, which is a plain module
- * function without the stack's Config; defaults to the process environment like loadConfig.
- */
-export function loadEnrichmentConfig(env: Env = process.env): EnrichmentConfig {
-  const problems: string[] = [];
-  const config = enrichmentFromEnv(env, problems);
-  if (problems.length) throw new ConfigError(problems);
-  return config;
-}
 
 /**
  * CampaignOrchestrator. SMTP_URL (smtp://user:pass@host:587 or smtps://...:465) and SMTP_FROM are the

@@ -5,14 +5,14 @@
  * back batch by batch, reports progress, honours the task's AbortSignal and charges
  * creditsPerLead for each lead a provider matched.
  *
- * Provider settings: the environment (config.ts, loadEnrichmentConfig) overridden per tenant by
+ * Provider settings: the config loader's (config.ts, built into the handler by stack.ts) overridden per tenant by
  * tenants.settings.enrichment:
  *   { "apollo":   { "apiKey": "...", "baseUrl": "https://..." },
  *     "clearbit": { "apiKey": "...", "baseUrl": "https://..." },
  *     "zoominfo": { "username": "...", "password": "...", "baseUrl": "https://..." } }
  * A tenant's base URL must pass the webhook URL policy (no internal addresses in production).
  */
-import { loadEnrichmentConfig, type EnrichmentConfig } from "../../config/config";
+import type { EnrichmentConfig } from "../../config/config";
 import { TaskError, type CapabilityHandler, type HandlerContext, type HandlerResult } from "../../queue/handler";
 import { tracedFetch } from "../../ops/tracing";
 import { checkWebhookUrl, makeUrlPolicy } from "../../webhooks/url-policy";
@@ -33,8 +33,8 @@ const CREDITS_PER_LEAD = (capability.pricing as { creditsPerLead?: number }).cre
 export const BATCH_SIZE = 25;
 
 export interface EnrichLeadsDeps {
-  /** Enrichment settings; read from the process environment per run when absent. */
-  config?: () => EnrichmentConfig;
+  /** Enrichment settings from the config loader (stack.ts); tenant settings override them per run. */
+  config: () => EnrichmentConfig;
   /** The fetch the provider adapters use; tracedFetch by default. */
   fetch?: (provider: ProviderName) => FetchFn;
   sleep?: Sleep;
@@ -44,18 +44,15 @@ type TenantProviderSettings = Partial<Record<"apollo" | "clearbit" | "zoominfo",
 
 const LEAD_COLUMNS = ["id", "email", "first_name", "last_name", ...ENRICHABLE_FIELDS, "attributes"].join(", ");
 
-export function createEnrichLeadsHandler(deps: EnrichLeadsDeps = {}): CapabilityHandler {
+export function createEnrichLeadsHandler(deps: EnrichLeadsDeps): CapabilityHandler {
   return (ctx) => runEnrichLeads(ctx, deps);
 }
-
-/** The registered handler: settings from the environment, HTTP through tracedFetch. */
-export const enrichLeads: CapabilityHandler = createEnrichLeadsHandler();
 
 async function runEnrichLeads(ctx: HandlerContext, deps: EnrichLeadsDeps): Promise<HandlerResult> {
   const inputs = ctx.inputs as { leadIds: string[]; provider: ProviderName; providers?: ProviderName[]; strategy?: Strategy };
   const chain = providerChain(inputs.provider, inputs.providers);
   const strategy: Strategy = inputs.strategy ?? "fallback";
-  const config = (deps.config ?? (() => loadEnrichmentConfig()))();
+  const config = deps.config();
 
   const { settings, leads, knowledge } = await ctx.db(async (tx) => {
     const tenant = await tx.one<{ settings: Record<string, unknown> | null }>("SELECT settings FROM tenants WHERE id = $1", [ctx.tenantId]);

@@ -1,11 +1,13 @@
-/** The capability handlers of this agent, by capability name; the runtime fails the others as not implemented. */
+/**
+ * The capability handlers of this agent that need no configuration, by capability name;
+ * enrichLeads needs the providers' settings and is built in stack.ts (createEnrichLeadsHandler).
+ */
 import type { CapabilityHandler } from "../../queue/handler";
 import { dedupeLeads } from "./dedupe-leads";
 import { validateLeads } from "./validate-leads";
 import { importLeads } from "./import-leads";
 
 export const handlers: Record<string, CapabilityHandler> = {
-  enrichLeads: (ctx) => import("./enrich-leads").then((m) => m.enrichLeads(ctx)),
   dedupeLeads,
   validateLeads,
   importLeads,
