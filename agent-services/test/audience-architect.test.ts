@@ -484,7 +484,7 @@ describe("AudienceArchitect over REST", () => {
   });
 
   test("cancelling a long scoreLookalike aborts it and releases the credits", async () => {
-    const big = await t.tenant(100);
+    const big = await t.tenant(20_000); // a whole-tenant run reserves 0.1 credit for each of its 120,000 leads
     const tok = t.token(big);
     await withTenant(t.owner, big, (tx) =>
       tx.query(
@@ -513,7 +513,7 @@ describe("AudienceArchitect over REST", () => {
     expect(await count()).toBe(n1);
     const final = await t.request("GET", `/agents/${A}/tasks/${res.body.taskId}`, { token: tok });
     expect(final.body).toMatchObject({ status: "cancelled", outputs: null, creditsUsed: 0 });
-    expect(await tenantBalance(t.owner, big)).toBe(100);
+    expect(await tenantBalance(t.owner, big)).toBe(20_000);
     const models = await t.owner.query("SELECT count(*)::int AS n FROM lookalike_models WHERE tenant_id = $1", [big]);
     expect(models.rows[0].n).toBe(0);
   });
