@@ -56,7 +56,14 @@ export interface LookalikeOptions extends BinningOptions {
 
 export const DEFAULT_OPTIONS = {
   method: "woe-logit" as LookalikeMethod,
-  smoothing: 40,
+  /**
+   * 15 quantile bins per number (binning's default is 10), so narrow ranges that set good leads apart
+   * get bins of their own (on the bank data: age over 60 instead of over 58, the youngest, the highest
+   * balances); smoothing is raised with them so the thinner bins are not overfitted. Chosen on
+   * selection trials of bench/lookalike.mjs (lift 3.82 -> 3.87, AUC 0.755 -> 0.754).
+   */
+  maxBins: 15,
+  smoothing: 60,
   l2: 3,
   folds: 5,
   minInformationValue: 0.002,
