@@ -256,6 +256,28 @@ export interface EnrichmentConfig {
   tenantUrlPolicy: { allowPrivate: boolean; allowHosts: string[] };
 }
 
+/** A base URL of an outside service: http(s), no credentials, query or fragment; trailing slashes dropped. */
+function plainBaseUrl(env: Env, problems: string[], name: string, fallback?: string): string | undefined {
+  const raw = env[name] || fallback;
+  if (!raw) return undefined;
+  try {
+    const u = new URL(raw);
+    if (u.protocol !== "http:" && u.protocol !== "https:") problems.push(`${name} must use http: or https:, got "${u.protocol}"`);
+    if (u.username || u.password || u.search || u.hash) problems.push(`${name} must be a plain base URL without credentials, query or fragment`);
+  } catch {
+    problems.push(`${name} is not a valid URL: "${raw}"`);
+  }
+  return raw.replace(/\/+$/, "");
+}
+
+/** A credential from the environment: trimmed, one line (it travels in a header). */
+function singleLineSecret(env: Env, problems: string[], name: string): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === "") return undefined;
+  if (/[\r\n]/.test(raw)) problems.push(`${name} must be a single line`);
+  return raw.trim();
+}
+
 function enrichmentFromEnv(env: Env, problems: string[]): EnrichmentConfig {
   const int = (name: string, fallback: number, min: number, max: number): number => {
     const raw = env[name];
@@ -267,23 +289,8 @@ function enrichmentFromEnv(env: Env, problems: string[]): EnrichmentConfig {
     }
     return n;
   };
-  const baseUrl = (name: string, fallback: string): string => {
-    const raw = env[name] || fallback;
-    try {
-      const u = new URL(raw);
-      if (u.protocol !== "https:" && u.protocol !== "http:") problems.push(`${name} must use https: (or http:), got "${u.protocol}"`);
-      if (u.username || u.password || u.search || u.hash) problems.push(`${name} must be a plain base URL without credentials, query or fragment`);
-    } catch {
-      problems.push(`${name} is not a valid URL: "${raw}"`);
-    }
-    return raw.replace(/\/+$/, "");
-  };
-  const secret = (name: string): string | undefined => {
-    const raw = env[name];
-    if (raw === undefined || raw.trim() === "") return undefined;
-    if (/[\r\n]/.test(raw)) problems.push(`${name} must be a single line`);
-    return raw.trim();
-  };
+  const baseUrl = (name: string, fallback: string): string => plainBaseUrl(env, problems, name, fallback) ?? "";
+  const secret = (name: string) => singleLineSecret(env, problems, name);
   const zoominfoUsername = secret("ZOOMINFO_USERNAME");
   const zoominfoPassword = secret("ZOOMINFO_PASSWORD");
   if (!!zoominfoUsername !== !!zoominfoPassword) problems.push("ZOOMINFO_USERNAME and ZOOMINFO_PASSWORD must be given together");
@@ -384,24 +391,8 @@ function workflowsFromEnv(env: Env, problems: string[]): WorkflowConfig {
     }
     return n;
   };
-  const base = (name: string): string | undefined => {
-    const raw = env[name];
-    if (!raw) return undefined;
-    try {
-      const u = new URL(raw);
-      if (u.protocol !== "http:" && u.protocol !== "https:") problems.push(`${name} must use http: or https:, got "${u.protocol}"`);
-      if (u.username || u.password || u.search || u.hash) problems.push(`${name} must be a plain base URL without credentials, query or fragment`);
-    } catch {
-      problems.push(`${name} is not a valid URL: "${raw}"`);
-    }
-    return raw.replace(/\/+$/, "");
-  };
-  const secret = (name: string): string | undefined => {
-    const raw = env[name];
-    if (raw === undefined || raw.trim() === "") return undefined;
-    if (/[\r\n]/.test(raw)) problems.push(`${name} must be a single line`);
-    return raw.trim();
-  };
+  const base = (name: string) => plainBaseUrl(env, problems, name);
+  const secret = (name: string) => singleLineSecret(env, problems, name);
   const kestraUser = secret("KESTRA_USERNAME");
   const kestraPass = secret("KESTRA_PASSWORD");
   if (!!kestraUser !== !!kestraPass) problems.push("KESTRA_USERNAME and KESTRA_PASSWORD must be given together");
