@@ -1,0 +1,532 @@
+"use strict";
+/**
+ * a2a-task: runs one DealScale A2A task from a Kestra script task (io.kestra.plugin.scripts.node.Commands).
+ *
+ * Creates the task over the REST task API, follows it over SSE (reconnecting with Last-Event-ID,
+ * polling GET when streaming is unavailable), prints progress as plain log lines, and on completion
+ * emits the outputs and metrics with Kestra's `::{...}::` protocol (@kestra-io/libs). Failure, cancel
+ * and timeout exit non-zero so Kestra's retry and errors handling apply; SIGTERM cancels the task.
+ */
+const fs = require("node:fs");
+const path = require("node:path");
+const { parseArgs } = require("node:util");
+const Kestra = require("@kestra-io/libs");
+
+/** Exit codes, documented in --help. */
+const EXIT = {
+  OK: 0,
+  FAILED: 1,
+  USAGE: 2,
+  CANCELLED: 3,
+  TIMEOUT: 4,
+  REFUSED: 5,
+  UNREACHABLE: 6,
+  SIGINT: 130,
+  SIGTERM: 143,
+};
+
+const DEFAULT_MAX_VARS_BYTES = 64 * 1024;
+const DEFAULT_OUTPUTS_FILE = "a2a-outputs.json";
+const TERMINAL = new Set(["completed", "failed", "cancelled", "timeout"]);
+
+const HELP = `Usage: a2a-task --agent AGENT --capability CAP --inputs JSON [options]
+
+Runs one DealScale A2A task and follows it to the end. Made for Kestra's
+io.kestra.plugin.scripts.node.Commands task (Process or Docker task runner).
+
+Required (flag, or environment variable):
+  --agent AGENT              agent id, e.g. data-engineer                       (A2A_AGENT)
+  --capability CAP           capability (task type), e.g. enrichLeads           (A2A_CAPABILITY)
+  --gateway URL              gateway base URL, e.g. http://dealscale:8080       (A2A_GATEWAY_URL)
+  --token JWT                bearer token with scope a2a:call; the task runs
+                             for the token's tenant                             (A2A_TOKEN)
+
+Options:
+  --inputs JSON              the capability's inputs as a JSON object, as Kestra
+                             renders "{{ ... | toJson }}" (default {})          (A2A_INPUTS)
+  --inputs-file PATH         read the inputs JSON from a file instead
+  --priority N               1-10, 10 most urgent (default: the service's, 5)   (A2A_PRIORITY)
+  --idempotency-key K        the same key returns the first task instead of
+                             creating another (use {{ execution.id }}-{{ task.id }}
+                             so a Kestra retry does not pay twice)              (A2A_IDEMPOTENCY_KEY)
+  --timeout T                give up after T: ISO 8601 duration (PT90S, PT5M,
+                             P1DT2H) or seconds (90); the task is cancelled     (A2A_TIMEOUT)
+  --max-vars-bytes N         outputs larger than N bytes (serialized JSON) are
+                             written to the outputs file instead of vars
+                             (default ${DEFAULT_MAX_VARS_BYTES})                (A2A_MAX_VARS_BYTES)
+  --outputs-file NAME        the outputs file, in the working directory
+                             (default ${DEFAULT_OUTPUTS_FILE}); list it in the
+                             Kestra task's outputFiles                          (A2A_OUTPUTS_FILE)
+  --poll-interval SECONDS    polling interval when streaming is unavailable (default 1)
+  --no-stream                do not use SSE; poll GET .../tasks/:taskId
+  -h, --help                 this help
+
+Output (stdout):
+  Progress is printed as plain log lines ("a2a-task: ..."). On completion one
+  Kestra outputs line is printed:
+    ::{"outputs":{"taskId":"...","agent":"...","capability":"...","status":"completed",
+                  "creditsUsed":1.5,"durationMs":1234,"result":{...the task outputs...}}}::
+  so a flow reads {{ outputs.<taskId>.vars.result.<key> }}. When the result is
+  larger than --max-vars-bytes, "result" is left out and "outputsFile" names the
+  file holding it ({"taskId",...,"outputs":{...}}); read it with
+  {{ outputs.<taskId>.outputFiles['${DEFAULT_OUTPUTS_FILE}'] }}.
+  Metrics (Kestra metrics lines): timer a2a.duration (seconds), counter
+  a2a.credits_used, both tagged with agent and capability.
+
+Exit codes:
+  0    the task completed
+  1    the task failed (the error code and message are printed)
+  2    bad arguments (usage error)
+  3    the task was cancelled (by someone else)
+  4    timed out: --timeout passed (the task is cancelled) or the task passed its SLA
+  5    the gateway refused the request (invalid inputs, auth, credits, unknown agent...)
+  6    the gateway could not be reached
+  130  SIGINT, 143 SIGTERM: the task is cancelled, then a2a-task exits
+`;
+
+class UsageError extends Error {}
+class ApiError extends Error {
+  /** @param {string} message @param {number} status @param {any} body */
+  constructor(message, status, body) {
+    super(message);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+/** Plain Kestra log line (INFO); never framed as `::...::`. */
+function log(message) {
+  let line = String(message).replace(/[\r\n\u0085\u2028\u2029]+/g, " ");
+  process.stdout.write(`a2a-task: ${line}\n`);
+}
+function logError(message) {
+  const line = String(message).replace(/[\r\n\u0085\u2028\u2029]+/g, " ");
+  process.stderr.write(`a2a-task: ${line}\n`);
+}
+
+/**
+ * Parses an ISO 8601 duration (PnDTnHnMnS, PnW) or a number of seconds into milliseconds.
+ * @param {string} text
+ * @returns {number}
+ */
+function parseDuration(text) {
+  const s = String(text).trim();
+  if (/^\d+(\.\d+)?$/.test(s)) return Math.round(Number(s) * 1000);
+  const m = /^P(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$/i.exec(s);
+  if (!m || s.toUpperCase() === "P" || /T$/i.test(s)) throw new UsageError(`--timeout: "${text}" is neither an ISO 8601 duration (PT90S) nor seconds`);
+  const [, w, d, h, min, sec] = m.map((x) => (x === undefined ? 0 : Number(x)));
+  return Math.round(((((w * 7 + d) * 24 + h) * 60 + min) * 60 + sec) * 1000);
+}
+
+/**
+ * Reads the arguments and the environment into options.
+ * @param {string[]} argv
+ * @param {Record<string, string | undefined>} env
+ */
+function parseOptions(argv, env) {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        agent: { type: "string" },
+        capability: { type: "string" },
+        inputs: { type: "string" },
+        "inputs-file": { type: "string" },
+        priority: { type: "string" },
+        "idempotency-key": { type: "string" },
+        timeout: { type: "string" },
+        gateway: { type: "string" },
+        token: { type: "string" },
+        "max-vars-bytes": { type: "string" },
+        "outputs-file": { type: "string" },
+        "poll-interval": { type: "string" },
+        "no-stream": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (e) {
+    throw new UsageError(/** @type {Error} */ (e).message);
+  }
+  const v = parsed.values;
+  if (v.help) return { help: true };
+  const pick = (flag, name) => {
+    const x = v[flag] !== undefined ? v[flag] : env[name];
+    return x === undefined || x === "" ? undefined : String(x);
+  };
+  const agent = pick("agent", "A2A_AGENT");
+  const capability = pick("capability", "A2A_CAPABILITY");
+  const gateway = pick("gateway", "A2A_GATEWAY_URL");
+  const token = pick("token", "A2A_TOKEN");
+  if (!agent) throw new UsageError("--agent (or A2A_AGENT) is required");
+  if (!capability) throw new UsageError("--capability (or A2A_CAPABILITY) is required");
+  if (!gateway) throw new UsageError("--gateway (or A2A_GATEWAY_URL) is required");
+  if (!token) throw new UsageError("--token (or A2A_TOKEN) is required");
+  try {
+    new URL(gateway);
+  } catch {
+    throw new UsageError(`--gateway: "${gateway}" is not a URL`);
+  }
+
+  let inputsText = pick("inputs", "A2A_INPUTS");
+  if (v["inputs-file"] !== undefined) {
+    if (v.inputs !== undefined) throw new UsageError("give --inputs or --inputs-file, not both");
+    try {
+      inputsText = fs.readFileSync(String(v["inputs-file"]), "utf8");
+    } catch (e) {
+      throw new UsageError(`--inputs-file: ${/** @type {Error} */ (e).message}`);
+    }
+  }
+  let inputs = {};
+  if (inputsText !== undefined) {
+    try {
+      inputs = JSON.parse(inputsText);
+    } catch (e) {
+      throw new UsageError(`--inputs is not valid JSON: ${/** @type {Error} */ (e).message}`);
+    }
+    if (inputs === null || typeof inputs !== "object" || Array.isArray(inputs)) throw new UsageError("--inputs must be a JSON object");
+  }
+
+  let priority;
+  const p = pick("priority", "A2A_PRIORITY");
+  if (p !== undefined) {
+    if (!/^\d+$/.test(p) || Number(p) < 1 || Number(p) > 10) throw new UsageError(`--priority must be an integer from 1 to 10, got "${p}"`);
+    priority = Number(p);
+  }
+  const t = pick("timeout", "A2A_TIMEOUT");
+  const timeoutMs = t === undefined ? undefined : parseDuration(t);
+  if (timeoutMs !== undefined && timeoutMs <= 0) throw new UsageError("--timeout must be positive");
+
+  const mv = pick("max-vars-bytes", "A2A_MAX_VARS_BYTES");
+  if (mv !== undefined && !/^\d+$/.test(mv)) throw new UsageError(`--max-vars-bytes must be a whole number, got "${mv}"`);
+  const outputsFile = pick("outputs-file", "A2A_OUTPUTS_FILE") || DEFAULT_OUTPUTS_FILE;
+  if (outputsFile.includes("/") || outputsFile.includes("\\") || outputsFile.startsWith(".")) {
+    throw new UsageError("--outputs-file must be a plain file name in the working directory");
+  }
+  const pi = v["poll-interval"] !== undefined ? String(v["poll-interval"]) : "1";
+  if (!/^\d+(\.\d+)?$/.test(pi) || Number(pi) <= 0) throw new UsageError(`--poll-interval must be a positive number of seconds, got "${pi}"`);
+
+  return {
+    help: false,
+    agent,
+    capability,
+    gateway: gateway.replace(/\/+$/, ""),
+    token,
+    inputs,
+    priority,
+    idempotencyKey: pick("idempotency-key", "A2A_IDEMPOTENCY_KEY"),
+    timeoutMs,
+    maxVarsBytes: mv === undefined ? DEFAULT_MAX_VARS_BYTES : Number(mv),
+    outputsFile,
+    pollIntervalMs: Math.round(Number(pi) * 1000),
+    stream: !v["no-stream"],
+  };
+}
+
+const sleep = (ms, signal) =>
+  new Promise((resolve) => {
+    if (signal && signal.aborted) return resolve(undefined);
+    const t = setTimeout(resolve, ms);
+    if (signal) signal.addEventListener("abort", () => { clearTimeout(t); resolve(undefined); }, { once: true });
+  });
+
+/**
+ * The REST task API.
+ * @param {{gateway: string, token: string}} o
+ */
+function api(o) {
+  /** @param {string} method @param {string} p @param {unknown} [body] @param {AbortSignal} [signal] */
+  async function request(method, p, body, signal) {
+    const headers = { authorization: `Bearer ${o.token}`, accept: "application/json" };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    const res = await fetch(o.gateway + p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal });
+    const text = await res.text();
+    let parsed = text;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      /* keep the text */
+    }
+    if (!res.ok) {
+      const err = parsed && typeof parsed === "object" && parsed.error ? parsed.error : { message: String(text).slice(0, 500) };
+      const details = err.details && err.details.errors ? ` ${err.details.errors.map((x) => `${x.path}: ${x.message}`).join("; ")}` : "";
+      throw new ApiError(`${method} ${p}: HTTP ${res.status} ${err.code || ""} ${err.message || ""}${details}`.replace(/\s+/g, " ").trim(), res.status, parsed);
+    }
+    return parsed;
+  }
+  return { request };
+}
+
+/**
+ * Reads one SSE response; calls onEvent for each event. Resolves when the stream ends.
+ * @param {Response} res
+ * @param {(ev: {id?: string, event: string, data: string}) => boolean | void} onEvent return true to stop
+ */
+async function readSse(res, onEvent) {
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    buffer += decoder.decode(value, { stream: true }).replace(/\r\n?/g, "\n");
+    let idx;
+    while ((idx = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, idx);
+      buffer = buffer.slice(idx + 2);
+      const ev = { id: undefined, event: "message", data: "" };
+      let hasData = false;
+      for (const line of block.split("\n")) {
+        if (line.startsWith(":")) continue;
+        const colon = line.indexOf(":");
+        const field = colon < 0 ? line : line.slice(0, colon);
+        let val = colon < 0 ? "" : line.slice(colon + 1);
+        if (val.startsWith(" ")) val = val.slice(1);
+        if (field === "id") ev.id = val;
+        else if (field === "event") ev.event = val;
+        else if (field === "data") {
+          ev.data += (hasData ? "\n" : "") + val;
+          hasData = true;
+        }
+      }
+      if (!hasData && ev.id === undefined) continue;
+      if (onEvent(ev)) {
+        await reader.cancel().catch(() => undefined);
+        return;
+      }
+    }
+  }
+}
+
+/**
+ * Runs the CLI; resolves to the exit code.
+ * @param {string[]} argv
+ * @param {{env?: Record<string, string|undefined>, cwd?: string, signals?: boolean}} [ctx]
+ * @returns {Promise<number>}
+ */
+async function main(argv, ctx = {}) {
+  const env = ctx.env || process.env;
+  const cwd = ctx.cwd || process.cwd();
+  let o;
+  try {
+    o = parseOptions(argv, env);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      logError(`${e.message}`);
+      logError("run a2a-task --help for the usage");
+      return EXIT.USAGE;
+    }
+    throw e;
+  }
+  if (o.help) {
+    process.stdout.write(HELP);
+    return EXIT.OK;
+  }
+
+  const { request } = api(o);
+  const started = Date.now();
+  const base = `/agents/${encodeURIComponent(o.agent)}/tasks`;
+  /** @type {string | undefined} */
+  let taskId;
+  /** Aborts whatever is in flight when the run ends early (timeout, signal). */
+  const stop = new AbortController();
+  /** @type {{code: number, reason: string} | undefined} */
+  let stopped;
+
+  const cancelTask = async (reason) => {
+    if (!taskId) return;
+    try {
+      const r = await request("POST", `${base}/${encodeURIComponent(taskId)}/cancel`, { reason }, AbortSignal.timeout(10_000));
+      log(`cancelled task ${taskId} (status ${r && r.status ? r.status : "cancelled"})`);
+    } catch (e) {
+      // 409: it had finished already.
+      logError(`could not cancel task ${taskId}: ${/** @type {Error} */ (e).message}`);
+    }
+  };
+
+  const halt = (code, reason) => {
+    if (stopped) return;
+    stopped = { code, reason };
+    stop.abort(new Error(reason));
+  };
+  let timer;
+  if (o.timeoutMs !== undefined) timer = setTimeout(() => halt(EXIT.TIMEOUT, `timed out after ${o.timeoutMs / 1000} s (--timeout)`), o.timeoutMs);
+  const onSigterm = () => halt(EXIT.SIGTERM, "received SIGTERM");
+  const onSigint = () => halt(EXIT.SIGINT, "received SIGINT");
+  if (ctx.signals !== false) {
+    process.on("SIGTERM", onSigterm);
+    process.on("SIGINT", onSigint);
+  }
+
+  try {
+    // 1. Create.
+    const body = { type: o.capability, inputs: o.inputs };
+    if (o.priority !== undefined) body.priority = o.priority;
+    if (o.idempotencyKey !== undefined) body.idempotencyKey = o.idempotencyKey;
+    let created;
+    try {
+      // Not aborted by `stop`: a task created while we stop must still be known to be cancelled.
+      created = await request("POST", base, body, AbortSignal.timeout(30_000));
+    } catch (e) {
+      if (e instanceof ApiError) {
+        logError(`the gateway refused the task: ${e.message}`);
+        return EXIT.REFUSED;
+      }
+      logError(`cannot reach the gateway at ${o.gateway}: ${describe(e)}`);
+      return EXIT.UNREACHABLE;
+    }
+    taskId = created.taskId;
+    log(`task ${taskId} ${created.status} on ${o.agent}/${o.capability} (credits reserved ${created.creditsReserved})`);
+
+    // 2. Follow.
+    let final;
+    try {
+      if (!stopped) final = await follow(o, request, base, taskId, stop.signal);
+    } catch (e) {
+      logError(`cannot follow task ${taskId}: ${describe(e)}`);
+      if (!stopped) return e instanceof ApiError ? EXIT.REFUSED : EXIT.UNREACHABLE;
+    }
+    if (stopped || !final) {
+      const s = stopped || { code: EXIT.FAILED, reason: "stopped" };
+      logError(`${s.reason}: cancelling task ${taskId}`);
+      await cancelTask(`a2a-task: ${s.reason}`);
+      return s.code;
+    }
+
+    // 3. Report.
+    const durationMs = Date.now() - started;
+    const tags = { agent: o.agent, capability: o.capability };
+    const creditsUsed = Number(final.creditsUsed || 0);
+    Kestra.timer("a2a.duration", durationMs / 1000, tags);
+    Kestra.counter("a2a.credits_used", creditsUsed, tags);
+    if (final.status === "completed") {
+      const vars = { taskId, agent: o.agent, capability: o.capability, status: final.status, creditsUsed, durationMs };
+      const result = final.outputs === undefined ? null : final.outputs;
+      const serialized = JSON.stringify(result);
+      if (Buffer.byteLength(serialized) > o.maxVarsBytes) {
+        const file = path.join(cwd, o.outputsFile);
+        fs.writeFileSync(file, JSON.stringify({ ...vars, outputs: result }));
+        log(`outputs (${Buffer.byteLength(serialized)} bytes) written to ${o.outputsFile}`);
+        Kestra.outputs({ ...vars, outputsFile: o.outputsFile, outputsBytes: Buffer.byteLength(serialized) });
+      } else {
+        Kestra.outputs({ ...vars, result });
+      }
+      log(`task ${taskId} completed in ${(durationMs / 1000).toFixed(1)} s, ${creditsUsed} credits used`);
+      return EXIT.OK;
+    }
+    const err = final.error || {};
+    const what = `${err.code || final.status}: ${err.message || "no message"}`;
+    if (final.status === "cancelled") {
+      logError(`task ${taskId} was cancelled (${what})`);
+      return EXIT.CANCELLED;
+    }
+    if (final.status === "timeout") {
+      logError(`task ${taskId} timed out on the service (${what})`);
+      return EXIT.TIMEOUT;
+    }
+    logError(`task ${taskId} failed: ${what}`);
+    return EXIT.FAILED;
+  } finally {
+    clearTimeout(timer);
+    if (ctx.signals !== false) {
+      process.off("SIGTERM", onSigterm);
+      process.off("SIGINT", onSigint);
+    }
+  }
+}
+
+function describe(e) {
+  const err = /** @type {any} */ (e);
+  const cause = err && err.cause ? `: ${err.cause.code || err.cause.message || err.cause}` : "";
+  return `${err && err.message ? err.message : err}${cause}`;
+}
+
+/**
+ * Follows a task to a terminal state: SSE first (reconnecting with Last-Event-ID), polling after
+ * repeated stream failures or with --no-stream. Resolves to the final task view, or undefined when
+ * `signal` aborts.
+ */
+async function follow(o, request, base, taskId, signal) {
+  const taskPath = `${base}/${encodeURIComponent(taskId)}`;
+  let lastEventId;
+  let lastProgress = -1;
+  let failures = 0;
+  let streaming = o.stream;
+  const getTask = () => request("GET", taskPath, undefined, signal);
+  const report = (status, progress, message) => {
+    if (typeof progress === "number" && progress !== lastProgress) {
+      lastProgress = progress;
+      log(`task ${taskId} ${status || "working"} ${progress}%${message ? ` ${message}` : ""}`);
+    } else if (status) log(`task ${taskId} ${status}`);
+  };
+
+  while (!signal.aborted) {
+    if (streaming) {
+      let terminal = false;
+      try {
+        const headers = { authorization: `Bearer ${o.token}`, accept: "text/event-stream" };
+        if (lastEventId !== undefined) headers["last-event-id"] = lastEventId;
+        const res = await fetch(o.gateway + taskPath + "/stream", { headers, signal });
+        if (!res.ok || !String(res.headers.get("content-type")).startsWith("text/event-stream")) {
+          await res.text().catch(() => undefined);
+          throw new Error(`HTTP ${res.status}`);
+        }
+        await readSse(res, (ev) => {
+          if (ev.id !== undefined && ev.id !== "") lastEventId = ev.id;
+          if (ev.event === "error") return false;
+          let data;
+          try {
+            data = JSON.parse(ev.data);
+          } catch {
+            return false;
+          }
+          failures = 0;
+          const status = data.status;
+          if (ev.event === "progress") report(undefined, data.progress, data.message);
+          else if (ev.event === "state" || ev.event === "status") report(status, data.progress, data.progressMessage);
+          if (TERMINAL.has(status)) terminal = true;
+          return terminal;
+        });
+      } catch (e) {
+        if (signal.aborted) return undefined;
+        failures++;
+        if (failures >= 3) {
+          logError(`streaming unavailable (${describe(e)}); polling instead`);
+          streaming = false;
+          continue;
+        }
+        logError(`stream interrupted (${describe(e)}); reconnecting`);
+      }
+      if (signal.aborted) return undefined;
+      if (terminal) {
+        try {
+          return await getTask();
+        } catch (e) {
+          if (signal.aborted) return undefined;
+          logError(`could not read the finished task (${describe(e)}); retrying`);
+          streaming = false;
+          continue;
+        }
+      }
+      // The stream ended without a terminal state (proxy timeout, restart): resume after lastEventId.
+      await sleep(Math.min(500 * 2 ** failures, 5000), signal);
+      continue;
+    }
+    // Polling.
+    try {
+      const view = await getTask();
+      report(view.status, view.progress, view.progressMessage);
+      if (TERMINAL.has(view.status)) return view;
+    } catch (e) {
+      if (signal.aborted) return undefined;
+      if (e instanceof ApiError && e.status < 500 && e.status !== 429) throw e;
+      logError(`polling failed (${describe(e)}); retrying`);
+    }
+    await sleep(o.pollIntervalMs, signal);
+  }
+  return undefined;
+}
+
+module.exports = { main, parseOptions, parseDuration, readSse, EXIT, HELP, UsageError };
