@@ -18,8 +18,14 @@ let workdir: string;
 
 beforeAll(async () => {
   t = await startTestStack();
-  token = t.token(await t.tenant(1000));
+  token = t.token(await t.tenant(100_000));
   workdir = mkdtempSync(path.join(tmpdir(), "a2a-task-"));
+});
+/** Runners still alive after a test (one that failed or timed out) must not outlive it. */
+const alive = new Set<ChildProcess>();
+afterEach(() => {
+  for (const child of alive) child.kill("SIGKILL");
+  alive.clear();
 });
 afterAll(async () => {
   rmSync(workdir, { recursive: true, force: true });
@@ -40,6 +46,8 @@ function start(args: string[], env: Record<string, string> = {}): { child: Child
     env: { PATH: process.env.PATH ?? "", A2A_GATEWAY_URL: t.url, A2A_TOKEN: token, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  alive.add(child);
+  child.on("exit", () => alive.delete(child));
   let stdout = "";
   let stderr = "";
   child.stdout!.on("data", (d) => (stdout += d));
@@ -229,8 +237,8 @@ test("run as Kestra runs it (sh -c \"exec a2a-task ...\"), killing the shell's p
 
 test("outputs over --max-vars-bytes go to the outputs file, named in the vars", async () => {
   const leadIds = Array.from({ length: 200 }, (_, i) => `lead-${i}-${"x".repeat(20)}`);
-  const r = await run(["--agent", A, "--capability", "echo", "--inputs", JSON.stringify({ leadIds }), "--max-vars-bytes", "1024", "--outputs-file", "big.json"]);
-  expect(r.code).toBe(0);
+  const r = await run(["--agent", A, "--capability", "echo", "--inputs", JSON.stringify({ leadIds }), "--max-vars-bytes", "1024", "--outputs-file", "big.json", "--timeout", "40"]);
+  expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
   expectKestraProtocol(r.lines);
   const [o] = outputsOf(r.lines);
   expect(o).toMatchObject({ status: "completed", outputsFile: "big.json" });
@@ -241,7 +249,7 @@ test("outputs over --max-vars-bytes go to the outputs file, named in the vars", 
   const saved = JSON.parse(readFileSync(file, "utf8"));
   expect(saved).toMatchObject({ taskId: o.taskId, outputs: { echoed: { leadIds } } });
   // the default threshold is 64 KB: the same outputs stay in vars
-  const small = await run(["--agent", A, "--capability", "echo", "--inputs", JSON.stringify({ leadIds })]);
+  const small = await run(["--agent", A, "--capability", "echo", "--inputs", JSON.stringify({ leadIds }), "--timeout", "40"]);
   expect(outputsOf(small.lines)[0].result).toEqual({ echoed: { leadIds } });
 });
 
