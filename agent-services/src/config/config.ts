@@ -79,16 +79,7 @@ type Env = Record<string, string | undefined>;
 export function loadConfig(env: Env = process.env): Config {
   const problems: string[] = [];
 
-  const int = (name: string, fallback: number, min: number, max: number): number => {
-    const raw = env[name];
-    if (raw === undefined || raw === "") return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      problems.push(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
-      return fallback;
-    }
-    return n;
-  };
+  const int = (name: string, fallback: number, min: number, max: number) => intVar(env, problems, name, fallback, min, max);
 
   const url = (name: string, fallback: string, protocols: string[]): string => {
     const raw = env[name] || fallback;
@@ -256,6 +247,18 @@ export interface EnrichmentConfig {
   tenantUrlPolicy: { allowPrivate: boolean; allowHosts: string[] };
 }
 
+/** An integer setting within [min, max]; unset or empty means the default. */
+function intVar(env: Env, problems: string[], name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    problems.push(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
+    return fallback;
+  }
+  return n;
+}
+
 /** A base URL of an outside service: http(s), no credentials, query or fragment; trailing slashes dropped. */
 function plainBaseUrl(env: Env, problems: string[], name: string, fallback?: string): string | undefined {
   const raw = env[name] || fallback;
@@ -279,16 +282,7 @@ function singleLineSecret(env: Env, problems: string[], name: string): string | 
 }
 
 function enrichmentFromEnv(env: Env, problems: string[]): EnrichmentConfig {
-  const int = (name: string, fallback: number, min: number, max: number): number => {
-    const raw = env[name];
-    if (raw === undefined || raw === "") return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      problems.push(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
-      return fallback;
-    }
-    return n;
-  };
+  const int = (name: string, fallback: number, min: number, max: number) => intVar(env, problems, name, fallback, min, max);
   const baseUrl = (name: string, fallback: string): string => plainBaseUrl(env, problems, name, fallback) ?? "";
   const secret = (name: string) => singleLineSecret(env, problems, name);
   const zoominfoUsername = secret("ZOOMINFO_USERNAME");
@@ -334,16 +328,7 @@ export interface CampaignConfig {
 }
 
 function campaignsFromEnv(env: Env, problems: string[]): CampaignConfig {
-  const int = (name: string, fallback: number, min: number, max: number): number => {
-    const raw = env[name];
-    if (raw === undefined || raw === "") return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      problems.push(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
-      return fallback;
-    }
-    return n;
-  };
+  const int = (name: string, fallback: number, min: number, max: number) => intVar(env, problems, name, fallback, min, max);
   const smtpUrl = env.SMTP_URL || undefined;
   if (smtpUrl) {
     try {
@@ -381,16 +366,7 @@ export interface WorkflowConfig {
 }
 
 function workflowsFromEnv(env: Env, problems: string[]): WorkflowConfig {
-  const int = (name: string, fallback: number, min: number, max: number): number => {
-    const raw = env[name];
-    if (raw === undefined || raw === "") return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      problems.push(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
-      return fallback;
-    }
-    return n;
-  };
+  const int = (name: string, fallback: number, min: number, max: number) => intVar(env, problems, name, fallback, min, max);
   const base = (name: string) => plainBaseUrl(env, problems, name);
   const secret = (name: string) => singleLineSecret(env, problems, name);
   const kestraUser = secret("KESTRA_USERNAME");
