@@ -7,7 +7,7 @@ module.exports = {
     "/node_modules/jose/.+\\.js$": ["@swc/jest", { jsc: { parser: { syntax: "ecmascript" }, target: "es2022" }, module: { type: "commonjs" } }],
   },
   transformIgnorePatterns: ["/node_modules/(?!jose/)"],
-  testMatch: ["<rootDir>/agent-services/test/**/*.test.ts"],
+  testMatch: ["<rootDir>/agent-services/test/**/*.test.ts", "<rootDir>/n8n-nodes/test/**/*.test.ts"],
   testTimeout: 60_000,
   // Redis clients of the Redis-down tests retry for a few seconds after the suite; CI must not wait on them.
   forceExit: true,
