@@ -66,11 +66,14 @@ export async function streamTask(
   res.write(`retry: 2000\n\n`);
 
   try {
-    const snapshot = await withTenant(deps.pool, tenantId, async (tx) => ({
-      task: await store.getTask(tx, agentId, taskId),
-      missed: resumeFrom ? await store.eventsAfter(tx, taskId, resumeFrom) : [],
-      lastId: await store.lastEventId(tx, taskId),
-    }));
+    // Read committed: each statement sees its own snapshot. The newest event id is read before the
+    // task, so the state is never older than that id; read the other way round, an event committed
+    // in between was neither in the state nor sent later (its id was not above `sent`).
+    const snapshot = await withTenant(deps.pool, tenantId, async (tx) => {
+      const lastId = await store.lastEventId(tx, taskId);
+      const missed = resumeFrom ? await store.eventsAfter(tx, taskId, resumeFrom) : [];
+      return { lastId, missed, task: await store.getTask(tx, agentId, taskId) };
+    });
     if (resumeFrom) {
       sent = BigInt(resumeFrom);
       for (const e of snapshot.missed) sendEvent(e);
