@@ -3,7 +3,8 @@
  * a2a-task: runs one DealScale A2A task from a Kestra script task (io.kestra.plugin.scripts.node.Commands).
  *
  * Creates the task over the REST task API, follows it over SSE (reconnecting with Last-Event-ID,
- * polling GET when streaming is unavailable), prints progress as plain log lines, and on completion
+ * reading it with GET now and then so a stream that misses the end cannot hang it, polling GET when
+ * streaming is unavailable), prints progress as plain log lines, and on completion
  * emits the outputs and metrics with Kestra's `::{...}::` protocol (@kestra-io/libs). Failure, cancel
  * and timeout exit non-zero so Kestra's retry and errors handling apply; SIGTERM cancels the task.
  */
@@ -26,6 +27,13 @@ const EXIT = {
 };
 
 const DEFAULT_MAX_VARS_BYTES = 64 * 1024;
+/**
+ * While streaming, the task is also read with GET this long after connecting and then at the longer
+ * interval: the stream's end can be missed (the live wire is best effort; the database is the record),
+ * and a stream that stays open on heartbeats alone would otherwise keep a2a-task waiting forever.
+ */
+const STREAM_CHECK_FIRST_MS = 2_000;
+const STREAM_CHECK_EVERY_MS = 15_000;
 const DEFAULT_OUTPUTS_FILE = "a2a-outputs.json";
 const TERMINAL = new Set(["completed", "failed", "cancelled", "timeout"]);
 
@@ -465,10 +473,32 @@ async function follow(o, request, base, taskId, signal) {
   while (!signal.aborted) {
     if (streaming) {
       let terminal = false;
+      /** The finished task, when a check found it before the stream said so. */
+      let checked;
+      const streamStop = new AbortController();
+      const onAbort = () => streamStop.abort();
+      signal.addEventListener("abort", onAbort, { once: true });
+      const check = (async () => {
+        let wait = STREAM_CHECK_FIRST_MS;
+        while (!streamStop.signal.aborted) {
+          await sleep(wait, streamStop.signal);
+          wait = STREAM_CHECK_EVERY_MS;
+          if (streamStop.signal.aborted) return;
+          try {
+            const view = await request("GET", taskPath, undefined, streamStop.signal);
+            if (TERMINAL.has(view.status)) {
+              checked = view;
+              streamStop.abort();
+            }
+          } catch {
+            /* the stream, or the next check, goes on */
+          }
+        }
+      })();
       try {
         const headers = { authorization: `Bearer ${o.token}`, accept: "text/event-stream" };
         if (lastEventId !== undefined) headers["last-event-id"] = lastEventId;
-        const res = await fetch(o.gateway + taskPath + "/stream", { headers, signal });
+        const res = await fetch(o.gateway + taskPath + "/stream", { headers, signal: streamStop.signal });
         if (!res.ok || !String(res.headers.get("content-type")).startsWith("text/event-stream")) {
           await res.text().catch(() => undefined);
           throw new Error(`HTTP ${res.status}`);
@@ -491,6 +521,10 @@ async function follow(o, request, base, taskId, signal) {
         });
       } catch (e) {
         if (signal.aborted) return undefined;
+        if (checked) {
+          log(`task ${taskId} ${checked.status} (read with GET: the stream did not say so)`);
+          return checked;
+        }
         failures++;
         if (failures >= 3) {
           logError(`streaming unavailable (${describe(e)}); polling instead`);
@@ -498,8 +532,16 @@ async function follow(o, request, base, taskId, signal) {
           continue;
         }
         logError(`stream interrupted (${describe(e)}); reconnecting`);
+      } finally {
+        streamStop.abort();
+        signal.removeEventListener("abort", onAbort);
+        await check;
       }
       if (signal.aborted) return undefined;
+      if (checked && !terminal) {
+        log(`task ${taskId} ${checked.status} (read with GET: the stream did not say so)`);
+        return checked;
+      }
       if (terminal) {
         try {
           return await getTask();
