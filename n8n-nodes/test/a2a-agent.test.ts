@@ -276,6 +276,34 @@ describe('run: wait for completion', () => {
 		});
 	});
 
+	test('continue using error output: failed tasks and refused requests go to the error output, completed ones to the main output', async () => {
+		const { credential } = await tenantCredential();
+		const execution = await host.runNode({
+			credential,
+			onError: 'continueErrorOutput',
+			items: [{ cap: 'fail' }, { cap: 'noop' }, { cap: 'slow' }],
+			parameters: {
+				...runParams('noop', {}),
+				capability: '={{ $json.cap }}',
+				inputMode: 'json',
+				inputsJson: '{}',
+			},
+		});
+		expect(execution.status).toBe('success');
+		expect(execution.output).toHaveLength(1);
+		expect(execution.output![0]).toMatchObject({ pairedItem: { item: 1 }, json: { type: 'noop', status: 'completed' } });
+		expect(execution.errorOutput).toHaveLength(2);
+		expect(execution.errorOutput![0]).toMatchObject({
+			pairedItem: { item: 0 },
+			json: {
+				error: { code: 'boom', message: 'the test capability failed on purpose', status: 'failed' },
+				details: { task: { type: 'fail', status: 'failed', error: { code: 'boom' } } },
+			},
+		});
+		expect(execution.errorOutput![0].json.error).toMatchObject({ taskId: (execution.errorOutput![0].json.details as IDataObject & { task: IDataObject }).task.taskId });
+		expect(execution.errorOutput![1]).toMatchObject({ pairedItem: { item: 2 }, json: { error: { code: 'invalid_input', httpCode: 400 } } });
+	});
+
 	test('402: not enough credits, with the numbers', async () => {
 		const { credential } = await tenantCredential(0.5);
 		const execution = await host.runNode({ credential, parameters: runParams('noop', {}) });

@@ -268,11 +268,20 @@ async function follow(this: IExecuteFunctions, jobs: Job[], failFast: boolean): 
 /**
  * The output item of a finished job: the task (whatever its status; without continueOnFail a
  * failed one has already failed the node), or the error item of a request that failed.
+ * With "continue (using error output)" n8n sends an item to the error output only when its JSON
+ * holds nothing but `error`, `message` and `details` (an item's own `error` would replace the JSON
+ * with the message), so there a task that did not complete goes out as `{error, details: {task}}`.
  */
-function outputOf(job: Job): INodeExecutionData {
+function outputOf(this: IExecuteFunctions, job: Job): INodeExecutionData {
 	const pairedItem = pairedItemOf(job.items);
+	const task = job.task;
+	const unfinished = job.error || (task && isTerminal(task) && task.status !== 'completed');
+	if (unfinished && task && this.getNode().onError === 'continueErrorOutput') {
+		const error = (job.errorJson?.error as IDataObject | undefined) ?? { code: task.error?.code ?? task.status, message: task.error?.message ?? `the task ended ${task.status}` };
+		return { json: { error: { ...error, taskId: task.taskId, status: task.status }, details: { task } }, pairedItem };
+	}
 	if (job.error) return { json: job.errorJson ?? errorJson(job.error), pairedItem };
-	return { json: job.task!, pairedItem };
+	return { json: task!, pairedItem };
 }
 
 async function runOperation(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
@@ -326,7 +335,7 @@ async function runOperation(this: IExecuteFunctions): Promise<INodeExecutionData
 	}
 
 	if (mode === 'fireAndForget') {
-		return [jobs.map((job) => ({ json: job.error ? errorJson(job.error) : job.task!, pairedItem: pairedItemOf(job.items) }))];
+		return [jobs.map((job) => outputOf.call(this, job))];
 	}
 
 	if (mode === 'releaseAndResume') {
@@ -350,7 +359,7 @@ async function runOperation(this: IExecuteFunctions): Promise<INodeExecutionData
 	}
 
 	await follow.call(this, jobs, !continueOnFail);
-	return [jobs.map(outputOf)];
+	return [jobs.map((job) => outputOf.call(this, job))];
 }
 
 /** get, list and cancel: one request (list: pages) per input item. */

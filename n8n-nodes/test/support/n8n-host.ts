@@ -248,6 +248,8 @@ export interface Execution {
 	run: IRun;
 	/** The first output of the node under test in its last run; undefined when it failed. */
 	output?: INodeExecutionData[];
+	/** The error output (onError 'continueErrorOutput') of the node under test in its last run. */
+	errorOutput?: INodeExecutionData[];
 	error?: Error & { description?: string; httpCode?: string | null; context?: IDataObject; node?: INode };
 	/** Messages the node sent to the editor's console (manual executions). */
 	uiMessages: unknown[];
@@ -432,6 +434,7 @@ export class N8nHost {
 		const last = runs[runs.length - 1];
 		execution.error = (run.data.resultData.error ?? last?.error) as Execution['error'];
 		execution.output = last?.data?.main?.[0] ?? undefined;
+		execution.errorOutput = last?.data?.main?.[1] ?? undefined;
 		execution.status = run.waitTill ? 'waiting' : execution.error ? 'error' : 'success';
 		if (execution.status === 'waiting') {
 			// As the server does, the waiting execution is kept as data, not as live objects.
