@@ -119,6 +119,17 @@ test("launchCampaign sends rendered mails with List-Unsubscribe and records ever
   expect(rows.find((r) => r.email === "ada@example.test").message_id).toBe(ada.messageId);
 });
 
+test("a malformed address is skipped, never sent to what SMTP would make of it", async () => {
+  const eve = await lead(tenant, { email: "eve@example,test", firstName: "Eve" });
+  const gina = await lead(tenant, { email: "gina@example.test", firstName: "Gina" });
+  const task = await run("launchCampaign", { audienceLeadIds: [eve, gina], campaignName: "Malformed", channels: ["email"], template });
+  expect(task.outputs).toMatchObject({ perChannel: { email: { members: 2, sent: 1, skipped: 1 } } });
+  const rows = await members(task.outputs.campaignId);
+  expect(rows.find((r) => r.email === "eve@example,test")).toMatchObject({ status: "skipped", error: "invalid email address" });
+  expect(mailsTo("gina@example.test")).toHaveLength(1);
+  expect(received.filter((m) => /eve@/.test(String((m.to as { text?: string })?.text)))).toHaveLength(0);
+});
+
 test("the unsubscribe link works without a login and the next campaign skips that lead", async () => {
   const link = header(mailsTo("ada@example.test")[0], "List-Unsubscribe")!.replace(/^<|>$/g, "");
   const path = link.slice(t.url.length);

@@ -11,6 +11,7 @@ import { TaskError, type CapabilityHandler, type HandlerContext } from "../../qu
 import type { Resolver, UrlPolicy } from "../../webhooks/url-policy";
 import { countMembers, parseSmtpUrl, unconfiguredLinkedIn, type Channel, type LinkedInProvider, type Mailer, type SmtpSettings } from "./domain/delivery";
 import { deriveUnsubscribeKey } from "./domain/unsubscribe-token";
+import { isValidEmail } from "../data-engineer/domain/normalize";
 import { createSmtpMailer } from "./smtp-mailer";
 import { CampaignScheduler, type SchedulerLogger } from "./scheduler";
 import { newSenderId, runCampaign, SendRunError, smtpFor, type SenderDeps } from "./sender";
@@ -115,7 +116,9 @@ export function createCampaignOrchestrator(deps: CampaignOrchestratorDeps): Camp
       });
       const members = leads.flatMap((l) => channels.map((channel) => {
         if (channel === "email") {
-          const reason = l.unsubscribed_at ? "unsubscribed" : l.email_bounced_at ? "address bounced before" : !l.email ? "no email address" : null;
+          // A malformed address is never handed to SMTP: "a@b,c" would go to "a@b" (the comma separates recipients).
+          const reason = l.unsubscribed_at ? "unsubscribed" : l.email_bounced_at ? "address bounced before"
+            : !l.email ? "no email address" : !isValidEmail(l.email) ? "invalid email address" : null;
           return { leadId: l.id, channel, status: reason ? ("skipped" as const) : ("pending" as const), recipient: l.email, error: reason };
         }
         return { leadId: l.id, channel, status: "pending" as const, recipient: null, error: null };
