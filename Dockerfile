@@ -20,7 +20,6 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 COPY db/package.json db/
 COPY agent-services/package.json agent-services/
-COPY n8n-nodes/package.json n8n-nodes/
 COPY kestra-runner/package.json kestra-runner/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
@@ -34,7 +33,6 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 COPY db/package.json db/
 COPY agent-services/package.json agent-services/
-COPY n8n-nodes/package.json n8n-nodes/
 COPY kestra-runner/package.json kestra-runner/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 

@@ -15,6 +15,7 @@ import type {
 import { NodeApiError, NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 
 import { verifyDealScaleSignature, SIGNATURE_HEADER } from '../shared/signature';
+import { agentOptions, capabilityOptions, currentParameter } from '../shared/registry';
 import { CREDENTIAL_TYPE, gatewayRequest } from '../shared/transport';
 import { DEFAULT_POLL_INTERVAL_SECONDS, DEFAULT_TIMEOUT_SECONDS, properties } from './description';
 import { InputValueError, inputsFromFields, mergeBatchInputs, schemaToFields } from './schema';
@@ -456,31 +457,12 @@ export class A2aAgent implements INodeType {
 	methods = {
 		loadOptions: {
 			async getAgents(this: ILoadOptionsFunctions): Promise<INodePropertyOptions[]> {
-				const { agents } = (await gatewayRequest.call(this, 'GET', '/agents')) as {
-					agents?: Array<{ agentId: string; name?: string; description?: string; status?: string }>;
-				};
-				return (agents ?? [])
-					.map((agent) => ({
-						name: agent.name && agent.name !== agent.agentId ? `${agent.name} (${agent.agentId})` : agent.agentId,
-						value: agent.agentId,
-						description: [agent.description, agent.status && agent.status !== 'active' ? `status: ${agent.status}` : '']
-							.filter(Boolean)
-							.join(' - '),
-					}))
-					.sort((a, b) => a.name.localeCompare(b.name));
+				return await agentOptions.call(this);
 			},
 
 			async getCapabilities(this: ILoadOptionsFunctions): Promise<INodePropertyOptions[]> {
 				const agentId = currentParameter(this, 'agentId');
-				if (!agentId) return [];
-				const card = await getAgentCard.call(this, agentId);
-				return (card.capabilities ?? [])
-					.map((capability) => ({
-						name: capability.name,
-						value: capability.name,
-						description: capability.description ?? '',
-					}))
-					.sort((a, b) => a.name.localeCompare(b.name));
+				return agentId ? await capabilityOptions.call(this, agentId) : [];
 			},
 		},
 
@@ -573,8 +555,3 @@ export class A2aAgent implements INodeType {
 	}
 }
 
-function currentParameter(context: ILoadOptionsFunctions, name: string): string {
-	const current = context.getCurrentNodeParameter(name);
-	const value = current ?? context.getNodeParameter(name, '');
-	return typeof value === 'string' ? value : String(value ?? '');
-}

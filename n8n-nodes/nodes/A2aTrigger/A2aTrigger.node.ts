@@ -12,6 +12,7 @@ import type {
 import { jsonParse, NodeApiError, NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 
 import { DELIVERY_HEADER, SIGNATURE_HEADER, verifyDealScaleSignature } from '../shared/signature';
+import { agentOptions, capabilityOptions, currentParameter } from '../shared/registry';
 import { CREDENTIAL_TYPE, gatewayRequest, type GatewayContext } from '../shared/transport';
 
 /** The task outcomes the gateway delivers to subscriptions. */
@@ -186,40 +187,13 @@ export class A2aTrigger implements INodeType {
 	methods = {
 		loadOptions: {
 			async getAgents(this: ILoadOptionsFunctions): Promise<INodePropertyOptions[]> {
-				const { agents } = (await gatewayRequest.call(this, 'GET', '/agents')) as IDataObject;
-				return (Array.isArray(agents) ? (agents as IDataObject[]) : [])
-					.map((agent) => {
-						const agentId = String(agent.agentId);
-						const name = typeof agent.name === 'string' && agent.name !== agentId ? `${agent.name} (${agentId})` : agentId;
-						return {
-							name,
-							value: agentId,
-							description: typeof agent.description === 'string' ? agent.description : undefined,
-						};
-					})
-					.sort((a, b) => a.name.localeCompare(b.name));
+				return await agentOptions.call(this);
 			},
 
 			async getCapabilities(this: ILoadOptionsFunctions): Promise<INodePropertyOptions[]> {
-				const any: INodePropertyOptions = {
-					name: 'Any Capability',
-					value: '',
-					description: 'Every task of the agent',
-				};
-				const agentId = String(this.getCurrentNodeParameter('agentId') ?? '').trim();
-				if (!agentId) return [any];
-				const card = (await gatewayRequest.call(this, 'GET', `/agents/${encodeURIComponent(agentId)}`)) as IDataObject;
-				const capabilities = Array.isArray(card.capabilities) ? (card.capabilities as IDataObject[]) : [];
-				return [
-					any,
-					...capabilities
-						.map((capability) => ({
-							name: String(capability.name),
-							value: String(capability.name),
-							description: typeof capability.description === 'string' ? capability.description : undefined,
-						}))
-						.sort((a, b) => a.name.localeCompare(b.name)),
-				];
+				const any: INodePropertyOptions = { name: 'Any Capability', value: '', description: 'Every task of the agent' };
+				const agentId = currentParameter(this, 'agentId');
+				return agentId ? [any, ...(await capabilityOptions.call(this, agentId))] : [any];
 			},
 		},
 	};

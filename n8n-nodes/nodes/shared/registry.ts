@@ -1,0 +1,48 @@
+import type { ILoadOptionsFunctions, INodePropertyOptions } from 'n8n-workflow';
+
+import { gatewayRequest } from './transport';
+
+interface AgentSummary {
+	agentId: string;
+	name?: string;
+	description?: string;
+	status?: string;
+}
+
+interface CapabilitySummary {
+	name: string;
+	description?: string;
+}
+
+const byName = (a: INodePropertyOptions, b: INodePropertyOptions) => a.name.localeCompare(b.name);
+
+/** The gateway's registry (GET /agents) as editor options: "Name (agentId)", sorted by name. */
+export async function agentOptions(this: ILoadOptionsFunctions): Promise<INodePropertyOptions[]> {
+	const { agents } = (await gatewayRequest.call(this, 'GET', '/agents')) as { agents?: AgentSummary[] };
+	return (agents ?? [])
+		.map((agent) => ({
+			name: agent.name && agent.name !== agent.agentId ? `${agent.name} (${agent.agentId})` : agent.agentId,
+			value: agent.agentId,
+			description: [agent.description, agent.status && agent.status !== 'active' ? `status: ${agent.status}` : '']
+				.filter(Boolean)
+				.join(' - '),
+		}))
+		.sort(byName);
+}
+
+/** An agent's capabilities from its card (GET /agents/:agentId) as editor options, sorted by name. */
+export async function capabilityOptions(this: ILoadOptionsFunctions, agentId: string): Promise<INodePropertyOptions[]> {
+	const card = (await gatewayRequest.call(this, 'GET', `/agents/${encodeURIComponent(agentId)}`)) as {
+		capabilities?: CapabilitySummary[];
+	};
+	return (card.capabilities ?? [])
+		.map((capability) => ({ name: capability.name, value: capability.name, description: capability.description ?? '' }))
+		.sort(byName);
+}
+
+/** A parameter's value as the editor has it now (unsaved edits included), as a string. */
+export function currentParameter(context: ILoadOptionsFunctions, name: string): string {
+	const current = context.getCurrentNodeParameter(name);
+	const value = current ?? context.getNodeParameter(name, '');
+	return typeof value === 'string' ? value.trim() : String(value ?? '');
+}
