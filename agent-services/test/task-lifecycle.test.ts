@@ -1,5 +1,7 @@
-import { startTestStack, readSse, type TestStack } from "./support/harness";
+import { startTestStack, readSse, sleep, type SseEvent, type TestStack } from "./support/harness";
 import { tenantBalance } from "../src/tasks/tenants";
+import { finishTasks } from "../src/tasks/task-store";
+import type { TenantTx } from "../src/store/tenant-tx";
 
 let t: TestStack;
 let tenant: string;
@@ -14,6 +16,13 @@ beforeAll(async () => {
 afterAll(async () => t?.close());
 
 const create = (body: unknown, tok = token) => t.request("POST", `/agents/${A}/tasks`, { token: tok, body });
+async function until(condition: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > end) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await sleep(20);
+  }
+}
 const ledger = async (taskId: string) =>
   (await t.owner.query("SELECT kind, amount_milli::int AS amount FROM credit_ledger WHERE task_id = $1 ORDER BY kind", [taskId])).rows;
 
@@ -143,6 +152,44 @@ test("an SSE client reconnecting with Last-Event-ID gets exactly the events it m
   expect(replay.map((e) => e.id)).toEqual(all.rows.map((r) => r.id));
   expect(replay.some((e) => e.event === "state")).toBe(false);
   expect(JSON.parse(replay[replay.length - 1].data).status).toBe("completed");
+});
+
+test("SSE: a task that finishes while the stream reads its snapshot still ends the stream", async () => {
+  // Deterministic interleaving: the test holds an exclusive lock on task_events, so the stream's
+  // snapshot waits on its event-id read; the task is finished (row, event) in the test's transaction,
+  // which commits, and its event is published as the service does. A snapshot that read the task
+  // before the event id took the finished event's id with the old state, and dropped the live event.
+  const res = await create({ type: "slow", inputs: { ms: 3000, steps: 1 } });
+  const taskId = res.body.taskId;
+  await t.waitForStatus(token, A, taskId, ["working"]);
+  const client = await t.owner.connect();
+  let streamed: Promise<SseEvent[]> | undefined;
+  try {
+    await client.query("BEGIN");
+    await client.query("LOCK TABLE task_events IN ACCESS EXCLUSIVE MODE");
+    const stream = await fetch(`${t.url}/agents/${A}/tasks/${taskId}/stream`, { headers: { authorization: `Bearer ${token}` } });
+    streamed = readSse(stream, undefined, 5_000);
+    await until(async () => (await t.owner.query(
+      `SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE c.relname = 'task_events' AND NOT l.granted AND a.query LIKE 'SELECT max(id)%'`,
+    )).rowCount! > 0);
+    await client.query("SELECT set_config('app.current_tenant', $1, true)", [tenant]);
+    const tx: TenantTx = {
+      tenantId: tenant,
+      query: async (sql, params) => (await client.query(sql, params as unknown[])).rows,
+      one: async (sql, params) => (await client.query(sql, params as unknown[])).rows[0],
+    };
+    const [finished] = await finishTasks(tx, [
+      { taskId, finish: { status: "cancelled", error: { code: "cancelled", message: "finished mid-snapshot" }, creditsUsedMilli: 0n, auditEvent: "task_cancelled", agentId: A } },
+    ]);
+    await client.query("COMMIT");
+    await t.stack.events.publish(finished!.event);
+  } finally {
+    client.release();
+  }
+  const events = (await streamed!).filter((e) => !e.comment);
+  const last = JSON.parse(events[events.length - 1].data);
+  expect(last.status).toBe("cancelled");
 });
 
 test("the SSE heartbeat keeps a quiet stream alive", async () => {
