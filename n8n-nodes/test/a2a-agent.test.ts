@@ -247,19 +247,19 @@ describe('run: wait for completion', () => {
 		});
 	});
 
-	test('continueOnFail: failed tasks and refused requests become items paired with their input', async () => {
+	/** Three items, one task each: `fail` fails, `noop` completes, `slow` without its inputs is refused (400). */
+	async function runFailNoopAndRefused(onError: 'continueRegularOutput' | 'continueErrorOutput'): Promise<Execution> {
 		const { credential } = await tenantCredential();
-		const execution = await host.runNode({
+		return await host.runNode({
 			credential,
-			onError: 'continueRegularOutput',
+			onError,
 			items: [{ cap: 'fail' }, { cap: 'noop' }, { cap: 'slow' }],
-			parameters: {
-				...runParams('noop', {}),
-				capability: '={{ $json.cap }}',
-				inputMode: 'json',
-				inputsJson: '{}',
-			},
+			parameters: { ...runParams('noop', {}), capability: '={{ $json.cap }}', inputMode: 'json', inputsJson: '{}' },
 		});
+	}
+
+	test('continueOnFail: failed tasks and refused requests become items paired with their input', async () => {
+		const execution = await runFailNoopAndRefused('continueRegularOutput');
 		const out = expectSuccess(execution);
 		expect(out).toHaveLength(3);
 		expect(out[0]).toMatchObject({
@@ -277,18 +277,7 @@ describe('run: wait for completion', () => {
 	});
 
 	test('continue using error output: failed tasks and refused requests go to the error output, completed ones to the main output', async () => {
-		const { credential } = await tenantCredential();
-		const execution = await host.runNode({
-			credential,
-			onError: 'continueErrorOutput',
-			items: [{ cap: 'fail' }, { cap: 'noop' }, { cap: 'slow' }],
-			parameters: {
-				...runParams('noop', {}),
-				capability: '={{ $json.cap }}',
-				inputMode: 'json',
-				inputsJson: '{}',
-			},
-		});
+		const execution = await runFailNoopAndRefused('continueErrorOutput');
 		expect(execution.status).toBe('success');
 		expect(execution.output).toHaveLength(1);
 		expect(execution.output![0]).toMatchObject({ pairedItem: { item: 1 }, json: { type: 'noop', status: 'completed' } });
