@@ -19,26 +19,8 @@ export interface LogisticFit {
 
 /** X is row-major, n rows of p features. */
 export function fitLogistic(X: Float64Array, y: Uint8Array, w: Float64Array, n: number, p: number, options: LogisticOptions = {}): LogisticFit {
-  const l2 = options.l2 ?? 1;
-  const prior = options.priorMean ?? 0;
-  const maxIter = options.maxIter ?? 50;
-  const tol = options.tol ?? 1e-7;
   const d = p + 1; // last entry is the intercept
-  const beta = new Float64Array(d);
-  for (let j = 0; j < p; j++) beta[j] = prior;
-  let wy = 0;
-  let wt = 0;
-  for (let i = 0; i < n; i++) {
-    wy += w[i] * y[i];
-    wt += w[i];
-  }
-  beta[p] = Math.log((wy + 1e-9) / (wt - wy + 1e-9));
-  const g = new Float64Array(d);
-  const H = new Float64Array(d * d);
-  let it = 0;
-  for (; it < maxIter; it++) {
-    g.fill(0);
-    H.fill(0);
+  return newtonLogistic(y, w, n, p, new Float64Array(p).fill(options.priorMean ?? 0), options.l2 ?? 1, options.maxIter ?? 50, options.tol ?? 1e-7, (beta, g, H) => {
     for (let i = 0; i < n; i++) {
       const off = i * p;
       let z = beta[p];
@@ -57,25 +39,61 @@ export function fitLogistic(X: Float64Array, y: Uint8Array, w: Float64Array, n: 
       g[p] += r;
       H[p * d + p] += s;
     }
-    for (let j = 0; j < p; j++) {
-      g[j] += l2 * (beta[j] - prior);
-      H[j * d + j] += l2;
-    }
     // symmetrise (the loop filled the lower triangle and the intercept column)
     for (let j = 0; j < d; j++) for (let k = 0; k < j; k++) H[k * d + j] = H[j * d + k];
     for (let j = 0; j < p; j++) H[p * d + j] = H[j * d + p];
+  });
+}
+
+/**
+ * Newton's method for both fits: the intercept starts at the weighted log-odds, the coefficients at
+ * their prior. Each iteration `accumulate` adds the log-likelihood's gradient and (full, symmetric)
+ * Hessian at beta into the zeroed g and H (intercept last); the penalty is added here.
+ */
+function newtonLogistic(
+  y: Uint8Array,
+  w: Float64Array,
+  n: number,
+  dims: number,
+  prior: Float64Array,
+  l2: number,
+  maxIter: number,
+  tol: number,
+  accumulate: (beta: Float64Array, g: Float64Array, H: Float64Array) => void,
+): LogisticFit {
+  const d = dims + 1;
+  const beta = new Float64Array(d);
+  beta.set(prior);
+  let wy = 0;
+  let wt = 0;
+  for (let i = 0; i < n; i++) {
+    wy += w[i] * y[i];
+    wt += w[i];
+  }
+  beta[dims] = Math.log((wy + 1e-9) / (wt - wy + 1e-9));
+  const g = new Float64Array(d);
+  const H = new Float64Array(d * d);
+  let it = 0;
+  for (; it < maxIter; it++) {
+    g.fill(0);
+    H.fill(0);
+    accumulate(beta, g, H);
+    for (let k = 0; k < dims; k++) {
+      g[k] += l2 * (beta[k] - prior[k]);
+      H[k * d + k] += l2;
+    }
     const step = solveSpd(H, g, d);
     let max = 0;
-    for (let j = 0; j < d; j++) {
-      beta[j] -= step[j];
-      max = Math.max(max, Math.abs(step[j]));
+    for (let k = 0; k < d; k++) {
+      beta[k] -= step[k];
+      max = Math.max(max, Math.abs(step[k]));
     }
     if (max < tol) {
       it++;
       break;
     }
   }
-  return { coef: beta.slice(0, p), intercept: beta[p], iterations: it };
+  return { coef: beta.slice(0, dims), intercept: beta[dims], iterations: it };
 }
 
 /** Solves A x = b for a symmetric positive-definite A (Cholesky, with a tiny ridge if needed). */
@@ -130,26 +148,8 @@ export function fitBinLogistic(
   w: Float64Array,
   options: { l2?: number; priorMean?: Float64Array; maxIter?: number; tol?: number } = {},
 ): LogisticFit {
-  const l2 = options.l2 ?? 1;
-  const prior = options.priorMean ?? new Float64Array(dims);
-  const maxIter = options.maxIter ?? 30;
-  const tol = options.tol ?? 1e-6;
   const d = dims + 1;
-  const beta = new Float64Array(d);
-  beta.set(prior);
-  let wy = 0;
-  let wt = 0;
-  for (let i = 0; i < n; i++) {
-    wy += w[i] * y[i];
-    wt += w[i];
-  }
-  beta[dims] = Math.log((wy + 1e-9) / (wt - wy + 1e-9));
-  const g = new Float64Array(d);
-  const H = new Float64Array(d * d);
-  let it = 0;
-  for (; it < maxIter; it++) {
-    g.fill(0);
-    H.fill(0);
+  return newtonLogistic(y, w, n, dims, options.priorMean ?? new Float64Array(dims), options.l2 ?? 1, options.maxIter ?? 30, options.tol ?? 1e-6, (beta, g, H) => {
     for (let i = 0; i < n; i++) {
       const off = i * p;
       let z = beta[dims];
@@ -167,20 +167,5 @@ export function fitBinLogistic(
       g[dims] += r;
       H[dims * d + dims] += s;
     }
-    for (let k = 0; k < dims; k++) {
-      g[k] += l2 * (beta[k] - prior[k]);
-      H[k * d + k] += l2;
-    }
-    const step = solveSpd(H, g, d);
-    let max = 0;
-    for (let k = 0; k < d; k++) {
-      beta[k] -= step[k];
-      max = Math.max(max, Math.abs(step[k]));
-    }
-    if (max < tol) {
-      it++;
-      break;
-    }
-  }
-  return { coef: beta.slice(0, dims), intercept: beta[dims], iterations: it };
+  });
 }

@@ -198,26 +198,13 @@ export function trainLookalike(frame: Frame, seedRows: ArrayLike<number>, backgr
     if (!binning) continue;
     const k = binCount(binning);
     const bins = encodeColumn(binning, col, train.size);
-    const seedCounts = new Float64Array(k);
-    const bgCounts = new Float64Array(k);
-    const foldCounts = Array.from({ length: folds }, () => new Float64Array(k));
-    for (let i = 0; i < S; i++) {
-      seedCounts[bins[i]]++;
-      foldCounts[fold[i]][bins[i]]++;
-    }
-    for (let i = S; i < S + G; i++) bgCounts[bins[i]]++;
-    const woe = weightOfEvidence(seedCounts, bgCounts, o.smoothing);
+    const counts = countBins(bins, k, S, G, fold, folds);
+    const { seedCounts, bgCounts } = counts;
+    const woeOf = (seeds: Float64Array) => weightOfEvidence(seeds, bgCounts, o.smoothing);
+    const woe = woeOf(seedCounts);
     const iv = informationValue(seedCounts, bgCounts, woe);
     if (iv < o.minInformationValue) continue;
-
-    const x = new Float64Array(S + G);
-    // Cross-fitted WoE for the seeds: each fold's seeds see the WoE estimated without that fold.
-    const oofWoe = folds > 1
-      ? foldCounts.map((fc) => weightOfEvidence(seedCounts.map((c, b) => c - fc[b]), bgCounts, o.smoothing))
-      : [woe];
-    for (let i = 0; i < S; i++) x[i] = oofWoe[folds > 1 ? fold[i] : 0][bins[i]];
-    for (let i = S; i < S + G; i++) x[i] = woe[bins[i]];
-    designCols.push(x);
+    designCols.push(crossFittedColumn(bins, counts, woe, woeOf, S, G, fold));
     trainBins.push(bins);
     features.push({
       name: col.name,
@@ -246,23 +233,14 @@ export function trainLookalike(frame: Frame, seedRows: ArrayLike<number>, backgr
       const binsB = trainBins[B.j];
       const bins = new Uint16Array(S + G);
       for (let i = 0; i < S + G; i++) bins[i] = binsA[i] * kb + binsB[i];
-      const seedCounts = new Float64Array(k);
-      const bgCounts = new Float64Array(k);
-      const foldCounts = Array.from({ length: folds }, () => new Float64Array(k));
-      for (let i = 0; i < S; i++) {
-        seedCounts[bins[i]]++;
-        foldCounts[fold[i]][bins[i]]++;
-      }
-      for (let i = S; i < S + G; i++) bgCounts[bins[i]]++;
+      const counts = countBins(bins, k, S, G, fold, folds);
+      const { seedCounts, bgCounts } = counts;
       const mainWoe = (cell: number) => A.f.woe[Math.floor(cell / kb)] + B.f.woe[cell % kb];
-      const woe = residualWoe(seedCounts, bgCounts, mainWoe, o.smoothing);
+      const woeOf = (seeds: Float64Array) => residualWoe(seeds, bgCounts, mainWoe, o.smoothing);
+      const woe = woeOf(seedCounts);
       const iv = informationValue(seedCounts, bgCounts, woe);
       if (iv < o.minInformationValue) continue;
-      const oof = folds > 1 ? foldCounts.map((fc) => residualWoe(seedCounts.map((c, b) => c - fc[b]), bgCounts, mainWoe, o.smoothing)) : [woe];
-      const xcol = new Float64Array(S + G);
-      for (let i = 0; i < S; i++) xcol[i] = oof[folds > 1 ? fold[i] : 0][bins[i]];
-      for (let i = S; i < S + G; i++) xcol[i] = woe[bins[i]];
-      designCols.push(xcol);
+      designCols.push(crossFittedColumn(bins, counts, woe, woeOf, S, G, fold));
       trainBins.push(bins);
       const la = A.f.labels;
       const lb = B.f.labels;
@@ -493,4 +471,45 @@ export function trainWithHoldout(
   const metrics = heldOutMetrics(heldScores, candScores, options.threshold ?? 50);
   const final = options.refit === false ? model : trainLookalike(frame, seedRows, backgroundRows, options);
   return { model: final, metrics };
+}
+
+interface BinCounts {
+  seedCounts: Float64Array;
+  bgCounts: Float64Array;
+  /** Seed counts per cross-fitting fold. */
+  foldCounts: Float64Array[];
+}
+
+/** Rows 0..S-1 are seeds, S..S+G-1 background; `bins[i]` is row i's bin (or cell) of k. */
+function countBins(bins: Uint16Array, k: number, S: number, G: number, fold: Int32Array, folds: number): BinCounts {
+  const seedCounts = new Float64Array(k);
+  const bgCounts = new Float64Array(k);
+  const foldCounts = Array.from({ length: folds }, () => new Float64Array(k));
+  for (let i = 0; i < S; i++) {
+    seedCounts[bins[i]]++;
+    foldCounts[fold[i]][bins[i]]++;
+  }
+  for (let i = S; i < S + G; i++) bgCounts[bins[i]]++;
+  return { seedCounts, bgCounts, foldCounts };
+}
+
+/**
+ * A feature's design column: background rows get the WoE of all seeds; each fold's seeds get the
+ * WoE estimated without that fold (cross-fitting), so no seed scores on its own evidence.
+ */
+function crossFittedColumn(
+  bins: Uint16Array,
+  { seedCounts, foldCounts }: BinCounts,
+  woe: number[],
+  woeOf: (seedCounts: Float64Array) => number[],
+  S: number,
+  G: number,
+  fold: Int32Array,
+): Float64Array {
+  const folds = foldCounts.length;
+  const oof = folds > 1 ? foldCounts.map((fc) => woeOf(seedCounts.map((c, b) => c - fc[b]))) : [woe];
+  const x = new Float64Array(S + G);
+  for (let i = 0; i < S; i++) x[i] = oof[folds > 1 ? fold[i] : 0][bins[i]];
+  for (let i = S; i < S + G; i++) x[i] = woe[bins[i]];
+  return x;
 }
