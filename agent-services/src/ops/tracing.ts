@@ -149,15 +149,20 @@ export function withSpan<T>(
       if (typeof status === "number" && status >= 400 && status < 500) {
         span.setAttribute("dealscale.error.status", status);
       } else {
-        span.recordException(e as Error);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: (e as Error)?.message });
-        span.setAttribute(ATTR_ERROR_TYPE, (e as Error)?.name ?? "Error");
+        recordFailure(span, e);
       }
       throw e;
     } finally {
       span.end();
     }
   });
+}
+
+/** Marks a span failed by an exception: the exception event, ERROR status and error.type. */
+function recordFailure(span: Span, e: unknown): void {
+  span.recordException(e as Error);
+  span.setStatus({ code: SpanStatusCode.ERROR, message: (e as Error)?.message });
+  span.setAttribute(ATTR_ERROR_TYPE, (e as Error)?.name ?? "Error");
 }
 
 /**
@@ -193,9 +198,7 @@ export function tracedFetch(url: string | URL, init: RequestInit = {}, opts: { s
         }
         return res;
       } catch (e) {
-        span.recordException(e as Error);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: (e as Error)?.message });
-        span.setAttribute(ATTR_ERROR_TYPE, (e as Error)?.name ?? "Error");
+        recordFailure(span, e);
         throw e;
       } finally {
         span.end();
