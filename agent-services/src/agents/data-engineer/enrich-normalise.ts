@@ -129,6 +129,11 @@ export function text(v: unknown): string | undefined {
   return t ? t : undefined;
 }
 
+/** The values that say something (not undefined, null, "" or an empty list), in the given order. */
+export function presentValues(values: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined && v !== null && v !== "" && !(Array.isArray(v) && v.length === 0)));
+}
+
 /** A positive integer from a number or numeric string; undefined otherwise. */
 export function count(v: unknown): number | undefined {
   const n = typeof v === "number" ? v : typeof v === "string" && /^\d+$/.test(v.trim()) ? Number(v) : NaN;

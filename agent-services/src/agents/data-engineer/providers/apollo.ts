@@ -15,7 +15,7 @@
  * - Rate limits: 429 with Retry-After, and `x-minute-requests-left` / `x-hourly-requests-left` /
  *   `x-24-hour-requests-left` on every answer (https://docs.apollo.io/reference/rate-limits); see http.ts.
  */
-import { companyDomainFromEmail, count, normaliseDomain, normaliseLinkedinUrl, normaliseSeniority, normaliseTitle, seniorityFromTitle, text } from "../enrich-normalise";
+import { companyDomainFromEmail, count, normaliseDomain, normaliseLinkedinUrl, normaliseSeniority, normaliseTitle, presentValues, seniorityFromTitle, text } from "../enrich-normalise";
 import { joinUrl, readJson, send, statusError, type HttpDeps } from "./http";
 import type { EnrichmentProvider, LeadFields, LeadRecord, ProviderOutcome } from "./types";
 
@@ -92,21 +92,19 @@ export function mapApollo(person: any, org: any): ProviderOutcome {
   const country = text(person?.country);
   if (country) fields.country = country;
 
-  const extras: Record<string, unknown> = {};
-  const keep = (key: string, v: unknown) => {
-    if (v !== undefined && v !== null && v !== "" && !(Array.isArray(v) && v.length === 0)) extras[key] = v;
-  };
-  keep("personId", person?.id);
-  keep("headline", person?.headline);
-  keep("state", person?.state);
-  keep("emailStatus", person?.email_status);
-  keep("departments", person?.departments);
-  keep("functions", person?.functions);
-  keep("organizationId", org?.id);
-  keep("organizationLinkedinUrl", org?.linkedin_url);
-  keep("websiteUrl", org?.website_url);
-  keep("foundedYear", org?.founded_year);
-  keep("annualRevenue", org?.annual_revenue);
+  const extras = presentValues({
+    personId: person?.id,
+    headline: person?.headline,
+    state: person?.state,
+    emailStatus: person?.email_status,
+    departments: person?.departments,
+    functions: person?.functions,
+    organizationId: org?.id,
+    organizationLinkedinUrl: org?.linkedin_url,
+    websiteUrl: org?.website_url,
+    foundedYear: org?.founded_year,
+    annualRevenue: org?.annual_revenue,
+  });
   if (!Object.keys(fields).length && !Object.keys(extras).length) return { found: false, reason: "apollo matched but returned no data" };
   return { found: true, fields, extras };
 }

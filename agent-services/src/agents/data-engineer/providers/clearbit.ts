@@ -15,7 +15,7 @@
  *
  * CLEARBIT_BASE_URL, when set, replaces both hosts (person.clearbit.com and company.clearbit.com).
  */
-import { companyDomainFromEmail, count, normaliseDomain, normaliseLinkedinUrl, normaliseSeniority, normaliseTitle, seniorityFromTitle, text } from "../enrich-normalise";
+import { companyDomainFromEmail, count, normaliseDomain, normaliseLinkedinUrl, normaliseSeniority, normaliseTitle, presentValues, seniorityFromTitle, text } from "../enrich-normalise";
 import { abortableSleep, joinUrl, readJson, send, statusError, type HttpDeps } from "./http";
 import { ProviderError, type EnrichmentProvider, type LeadFields, type LeadRecord, type ProviderOutcome } from "./types";
 
@@ -96,21 +96,19 @@ export function mapClearbit(person: any, company: any): ProviderOutcome {
   const country = text(person?.geo?.country);
   if (country) fields.country = country;
 
-  const extras: Record<string, unknown> = {};
-  const keep = (key: string, v: unknown) => {
-    if (v !== undefined && v !== null && v !== "" && !(Array.isArray(v) && v.length === 0)) extras[key] = v;
-  };
-  keep("personId", person?.id);
-  keep("role", employment.role);
-  keep("subRole", employment.subRole);
-  keep("location", person?.location);
-  keep("timeZone", person?.timeZone);
-  keep("state", person?.geo?.state);
-  keep("companyId", company?.id);
-  keep("sector", company?.category?.sector);
-  keep("employeesRange", company?.metrics?.employeesRange);
-  keep("companyPhone", company?.phone);
-  keep("companyLinkedin", company?.linkedin?.handle);
+  const extras = presentValues({
+    personId: person?.id,
+    role: employment.role,
+    subRole: employment.subRole,
+    location: person?.location,
+    timeZone: person?.timeZone,
+    state: person?.geo?.state,
+    companyId: company?.id,
+    sector: company?.category?.sector,
+    employeesRange: company?.metrics?.employeesRange,
+    companyPhone: company?.phone,
+    companyLinkedin: company?.linkedin?.handle,
+  });
   if (!Object.keys(fields).length && !Object.keys(extras).length) return { found: false, reason: "clearbit matched but returned no data" };
   return { found: true, fields, extras };
 }

@@ -16,7 +16,7 @@
  * Only username/password authentication is implemented; PKI (client id + private key) is not.
  */
 import { createHash } from "node:crypto";
-import { companyDomainFromEmail, count, normaliseDomain, normaliseLinkedinUrl, normaliseSeniority, normaliseTitle, seniorityFromTitle, text } from "../enrich-normalise";
+import { companyDomainFromEmail, count, normaliseDomain, normaliseLinkedinUrl, normaliseSeniority, normaliseTitle, presentValues, seniorityFromTitle, text } from "../enrich-normalise";
 import { joinUrl, readJson, send, statusError, type HttpDeps } from "./http";
 import { ProviderError, type EnrichmentProvider, type LeadFields, type LeadRecord, type ProviderOutcome } from "./types";
 
@@ -137,18 +137,16 @@ export function mapZoomInfo(contact: any, company: any): ProviderOutcome {
   const country = text(contact?.country);
   if (country) fields.country = country;
 
-  const extras: Record<string, unknown> = {};
-  const keep = (key: string, v: unknown) => {
-    if (v !== undefined && v !== null && v !== "" && !(Array.isArray(v) && v.length === 0)) extras[key] = v;
-  };
-  keep("personId", contact?.id);
-  keep("jobFunction", contact?.jobFunction);
-  keep("managementLevel", contact?.managementLevel);
-  keep("state", contact?.state);
-  keep("contactAccuracyScore", contact?.contactAccuracyScore);
-  keep("companyId", company?.id ?? contact?.companyId);
-  keep("revenue", company?.revenue);
-  keep("companyPhone", company?.phone);
+  const extras = presentValues({
+    personId: contact?.id,
+    jobFunction: contact?.jobFunction,
+    managementLevel: contact?.managementLevel,
+    state: contact?.state,
+    contactAccuracyScore: contact?.contactAccuracyScore,
+    companyId: company?.id ?? contact?.companyId,
+    revenue: company?.revenue,
+    companyPhone: company?.phone,
+  });
   if (!Object.keys(fields).length && !Object.keys(extras).length) return { found: false, reason: "zoominfo matched but returned no data" };
   return { found: true, fields, extras };
 }
