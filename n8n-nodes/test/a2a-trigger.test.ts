@@ -407,8 +407,11 @@ describe('A2A Trigger against a real gateway', () => {
 
 			const refused: Array<Record<string, string>> = [
 				{ 'x-dealscale-signature': signatureHeader('another-secret', body) },
-				{ 'x-dealscale-signature': signatureHeader(secret, body, now() - 301) },
-				{ 'x-dealscale-signature': signatureHeader(secret, body, now() + 301) },
+				// Well past the tolerance: the trigger reads the clock a moment later than this test,
+				// so a timestamp one second over it could be back inside by then (the exact edge is
+				// tested above with a fixed clock).
+				{ 'x-dealscale-signature': signatureHeader(secret, body, now() - DEFAULT_SIGNATURE_TOLERANCE_SECONDS - 60) },
+				{ 'x-dealscale-signature': signatureHeader(secret, body, now() + DEFAULT_SIGNATURE_TOLERANCE_SECONDS + 60) },
 				{ 'x-dealscale-signature': signatureHeader(secret, body.replace('"completed"', '"failed"')) },
 				{ 'x-dealscale-signature': 'garbage' },
 				{},
