@@ -13,12 +13,14 @@ const A = "test-agent";
 const FRAMED = /^::(\{.*\})::$/;
 
 let t: TestStack;
+let tenant: string;
 let token: string;
 let workdir: string;
 
 beforeAll(async () => {
   t = await startTestStack();
-  token = t.token(await t.tenant(100_000));
+  tenant = await t.tenant(100_000);
+  token = t.token(tenant);
   workdir = mkdtempSync(path.join(tmpdir(), "a2a-task-"));
 });
 /** Runners still alive after a test (one that failed or timed out) must not outlive it. */
@@ -180,6 +182,22 @@ test("a request the gateway refuses exits 5 with the reason (schema path)", asyn
   const badToken = await run(["--agent", A, "--capability", "noop"], { A2A_TOKEN: "nope" });
   expect(badToken.code).toBe(5);
   expect(badToken.stderr).toMatch(/HTTP 401/);
+});
+
+test("--tenant (A2A_TENANT) pins the tenant: its own token runs, another tenant's token is refused (5) and creates nothing", async () => {
+  const own = await run(["--agent", A, "--capability", "noop", "--tenant", tenant]);
+  expect(own.code).toBe(0);
+  expect(outputsOf(own.lines)[0]).toMatchObject({ status: "completed" });
+
+  const other = await t.tenant(1_000);
+  const before = await t.owner.query("SELECT count(*)::int AS n FROM tasks WHERE tenant_id = ANY($1::uuid[])", [[tenant, other]]);
+  const wrong = await run(["--agent", A, "--capability", "noop"], { A2A_TENANT: other });
+  expect(wrong.code).toBe(5);
+  expect(wrong.stderr).toMatch(/HTTP 403/);
+  const after = await t.owner.query("SELECT count(*)::int AS n FROM tasks WHERE tenant_id = ANY($1::uuid[])", [[tenant, other]]);
+  expect(after.rows[0].n).toBe(before.rows[0].n);
+  const audit = await t.owner.query("SELECT details FROM audit_logs WHERE event_type = 'tenant_mismatch' AND tenant_id = $1", [tenant]);
+  expect(audit.rows.map((r) => r.details.namedTenant)).toContain(other);
 });
 
 test("an unreachable gateway exits 6", async () => {

@@ -50,6 +50,9 @@ Required (flag, or environment variable):
                              for the token's tenant                             (A2A_TOKEN)
 
 Options:
+  --tenant ID                the tenant the task must run for: sent with the
+                             request, so a token of another tenant is refused
+                             (exit 5) instead of running there                  (A2A_TENANT)
   --inputs JSON              the capability's inputs as a JSON object, as Kestra
                              renders "{{ ... | toJson }}" (default {})          (A2A_INPUTS)
   --inputs-file PATH         read the inputs JSON from a file instead
@@ -148,6 +151,7 @@ function parseOptions(argv, env) {
         timeout: { type: "string" },
         gateway: { type: "string" },
         token: { type: "string" },
+        tenant: { type: "string" },
         "max-vars-bytes": { type: "string" },
         "outputs-file": { type: "string" },
         "poll-interval": { type: "string" },
@@ -222,6 +226,7 @@ function parseOptions(argv, env) {
     capability,
     gateway: gateway.replace(/\/+$/, ""),
     token,
+    tenant: pick("tenant", "A2A_TENANT"),
     inputs,
     priority,
     idempotencyKey: pick("idempotency-key", "A2A_IDEMPOTENCY_KEY"),
@@ -373,6 +378,7 @@ async function main(argv, ctx = {}) {
     const body = { type: o.capability, inputs: o.inputs };
     if (o.priority !== undefined) body.priority = o.priority;
     if (o.idempotencyKey !== undefined) body.idempotencyKey = o.idempotencyKey;
+    if (o.tenant !== undefined) body.tenantId = o.tenant;
     let created;
     try {
       // Not aborted by `stop`: a task created while we stop must still be known to be cancelled.
