@@ -39,6 +39,14 @@ export function mintGatewayToken(
 	return `${header}.${body}.${signature}`;
 }
 
+/** A token minted from a signing-secret credential's own fields. */
+export const mintFromCredential = (credentials: ICredentialDataDecryptedObject) =>
+	mintGatewayToken(String(credentials.signingSecret ?? ''), {
+		agentId: String(credentials.agentId ?? ''),
+		tenantId: String(credentials.tenantId ?? ''),
+		issuer: String(credentials.issuer ?? '') || undefined,
+	});
+
 /** What a minted token was made for; a token minted for other IDs is not sent (see authenticate). */
 const mintedForKey = (credentials: ICredentialDataDecryptedObject) =>
 	`${String(credentials.agentId ?? '')}|${String(credentials.tenantId ?? '')}|${String(credentials.issuer ?? '')}`;
@@ -154,12 +162,7 @@ export class DealScaleA2AApi implements ICredentialType {
 		credentials: ICredentialDataDecryptedObject,
 	): Promise<IDataObject> {
 		if (credentials.authMode !== 'signingSecret') return {};
-		const accessToken = mintGatewayToken(String(credentials.signingSecret ?? ''), {
-			agentId: String(credentials.agentId ?? ''),
-			tenantId: String(credentials.tenantId ?? ''),
-			issuer: String(credentials.issuer ?? '') || undefined,
-		});
-		return { accessToken, mintedFor: mintedForKey(credentials) };
+		return { accessToken: mintFromCredential(credentials), mintedFor: mintedForKey(credentials) };
 	}
 
 	/**

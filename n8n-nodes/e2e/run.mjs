@@ -19,7 +19,8 @@
  * 7. parallel_enrichment, enrich_with_fallback and distributed_enrichment (10,000 leads in 20
  *    batches) through their webhooks, checked in their answers, n8n's executions and Postgres.
  * 8. A credential in signing-secret mode: n8n mints the gateway token (preAuthentication); batch
- *    mode: one task for all input items.
+ *    mode: one task for all input items; an execution stopped (as by the editor's stop button)
+ *    while the node waits cancels its task.
  * 9. Release and resume: an execution waits (status "waiting", no worker held) while a slow task
  *    runs, and finishes with the task's outputs after the gateway's callback to its resume URL;
  *    again with n8n restarted while the execution waits (the A2A Trigger must then find its
@@ -53,6 +54,7 @@ const WF = {
   releaseAndResume: "DsE2eReleaseRes1",
   signingSecret: "DsE2eMintedTok01",
   batch: "DsE2eBatch000001",
+  stopWhileWaiting: "DsE2eStopWait001",
 };
 const ZOOMINFO_LOGIN = { username: "n8n-e2e@dealscale.test", password: "zoominfo-e2e-password" };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -325,6 +327,26 @@ async function main() {
     const run = (await n8n.execution(execution.id)).data.resultData.runData["Echo all items as one task"][0];
     const [item] = run.data.main[0];
     check(run.data.main[0].length === 1 && JSON.stringify(item.pairedItem) === JSON.stringify([{ item: 0 }, { item: 1 }, { item: 2 }]), "one output item, paired with the three input items", item.pairedItem);
+  });
+
+  // ---- stopping an execution ------------------------------------------------------------------
+  await step("stopping an execution that waits for its task cancels the task", async () => {
+    const marker = `stop-${Date.now()}`;
+    const res = await n8n.webhook("dealscale-e2e/stop-while-waiting", { ms: 60_000, marker });
+    check(res.status === 200, "the webhook answered at once (respond immediately)", res.status);
+    const task = await waitFor("the slow task to be working", async () => {
+      const { rows } = await pool.query("SELECT id, status FROM tasks WHERE type = 'slow' AND inputs->>'marker' = $1", [marker]);
+      return rows[0]?.status === "working" ? rows[0] : false;
+    }, { timeoutMs: 15_000 });
+    const [execution] = await n8n.executions(WF.stopWhileWaiting);
+    check(execution?.status === "running", `execution ${execution?.id} is running, its node waiting for task ${task.id}`, execution);
+    const stopped = await n8n.stopExecution(execution.id);
+    check(stopped.status === "canceled", "n8n stopped the execution", stopped);
+    const cancelled = await waitFor("the task to be cancelled", async () => {
+      const { rows } = await pool.query("SELECT status, error FROM tasks WHERE id = $1", [task.id]);
+      return rows[0].status === "working" || rows[0].status === "submitted" ? false : rows[0];
+    }, { timeoutMs: 10_000 });
+    check(cancelled.status === "cancelled" && cancelled.error?.message === "n8n execution stopped", "the node cancelled its task on the gateway (reason \"n8n execution stopped\")", cancelled);
   });
 
   // ---- release and resume ---------------------------------------------------------------------

@@ -46,6 +46,22 @@ async function tenantCredential(credits = 1000) {
 	return { tenantId, token, credential };
 }
 
+/** A tenant with a signing-secret credential (the node mints its tokens) and a token to check with. */
+async function mintingCredential(credits = 1000) {
+	const tenantId = await stack.tenant(credits);
+	const minting = host.credentials.add(CREDENTIAL_TYPE, {
+		baseUrl: stack.url,
+		authMode: 'signingSecret',
+		agentId: 'n8n-unit',
+		tenantId,
+		signingSecret: stack.config.jwtSecret,
+		issuer: '',
+		accessToken: '',
+		mintedFor: '',
+	});
+	return { tenantId, token: stack.token(tenantId), minting };
+}
+
 const fields = (value: IDataObject) => ({ mappingMode: 'defineBelow', value });
 
 function runParams(capability: string, value: IDataObject, extra: INodeParameters = {}): INodeParameters {
@@ -341,18 +357,32 @@ describe('run: wait for completion', () => {
 		expect(expectSuccess(tolerated)[0].json).toMatchObject({ status: 'cancelled', error: { code: 'n8n_timeout' } });
 	});
 
-	test('stopping the execution stops the wait at once (n8n aborts its requests, so the task keeps running)', async () => {
+	test('stopping the execution stops the wait and cancels the task, though n8n aborts the execution\'s requests', async () => {
 		const { token, credential } = await tenantCredential();
 		const execution = await host.runNode({
 			credential,
 			cancelAfterMs: 600,
-			parameters: runParams('slow', { ms: 1500 }, { options: { pollInterval: 0.2 } }),
+			parameters: runParams('slow', { ms: 20000 }, { options: { pollInterval: 0.2 } }),
 		});
 		expect(execution.run.status).toBe('canceled');
 		const [task] = (await stack.request('GET', `/agents/${AGENT}/tasks`, { token })).body.tasks;
+		const cancelled = await stack.waitForStatus(token, AGENT, task.taskId, ['cancelled', 'completed'], 5000);
+		expect(cancelled).toMatchObject({ status: 'cancelled', error: { message: 'n8n execution stopped' } });
 		// The node's loop ended: no status checks went out (and failed as aborted) after the stop.
-		await stack.waitForStatus(token, AGENT, task.taskId, ['completed'], 5000);
 		expect(host.logs.filter((l) => l.message.includes(task.taskId) && l.level === 'warn')).toEqual([]);
+	});
+
+	test('a signing-secret credential cancels on stop with a token of its own minting', async () => {
+		const { token, minting } = await mintingCredential();
+		const execution = await host.runNode({
+			credential: minting,
+			cancelAfterMs: 600,
+			parameters: runParams('slow', { ms: 20000 }, { options: { pollInterval: 0.2 } }),
+		});
+		expect(execution.run.status).toBe('canceled');
+		const [task] = (await stack.request('GET', `/agents/${AGENT}/tasks`, { token })).body.tasks;
+		const cancelled = await stack.waitForStatus(token, AGENT, task.taskId, ['cancelled', 'completed'], 5000);
+		expect(cancelled).toMatchObject({ status: 'cancelled', error: { message: 'n8n execution stopped' } });
 	});
 });
 

@@ -211,6 +211,30 @@ export class N8n {
     );
   }
 
+  /**
+   * Stops a running execution as the editor's stop button does (POST /rest/executions/:id/stop),
+   * signed in as the instance owner, who is set up on first use (n8n allows that once, unsigned).
+   */
+  async stopExecution(id) {
+    const browserId = "dealscale-e2e";
+    if (!this.authCookie) {
+      const res = await fetch(`${this.url}/rest/owner/setup`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "browser-id": browserId },
+        body: JSON.stringify({ email: "owner@dealscale.test", firstName: "DealScale", lastName: "E2e", password: `E2e-${randomBytes(8).toString("hex")}-Pw1` }),
+      });
+      if (!res.ok) throw new Error(`n8n owner setup answered ${res.status}: ${await res.text()}`);
+      this.authCookie = res.headers.getSetCookie().map((c) => c.split(";")[0]).join("; ");
+    }
+    const res = await fetch(`${this.url}/rest/executions/${id}/stop`, {
+      method: "POST",
+      headers: { cookie: this.authCookie, "browser-id": browserId },
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`stopping execution ${id} answered ${res.status}: ${text}`);
+    return JSON.parse(text).data;
+  }
+
   /** POSTs JSON to a production webhook of a published workflow. */
   async webhook(webhookPath, body) {
     const res = await fetch(`${this.url}/webhook/${webhookPath}`, {

@@ -160,14 +160,17 @@ function requestBody(job: Job, callbackUrl: string | undefined): IDataObject {
 	return body;
 }
 
-/** Cancels tasks of this run that are still going, because the run is failing or was stopped. */
-async function cancelUnfinished(this: IExecuteFunctions, jobs: Job[], reason: string): Promise<void> {
+/**
+ * Cancels tasks of this run that are still going, because the run is failing or was stopped
+ * (`afterStop`: the requests must outlive the stopped execution).
+ */
+async function cancelUnfinished(this: IExecuteFunctions, jobs: Job[], reason: string, afterStop = false): Promise<void> {
 	await Promise.all(
 		jobs
 			.filter((job) => job.task && !isTerminal(job.task) && !job.error)
 			.map(async (job) => {
 				try {
-					job.task = await cancelTask.call(this, job.agentId, job.task!.taskId, reason, job.items[0]);
+					job.task = await cancelTask.call(this, job.agentId, job.task!.taskId, reason, job.items[0], afterStop);
 				} catch (error) {
 					// The run fails anyway with its own error; a task that cannot be cancelled is only logged.
 					this.logger.warn(`Could not cancel A2A task ${job.task!.taskId}: ${(error as Error).message}`);
@@ -211,10 +214,12 @@ async function follow(this: IExecuteFunctions, jobs: Job[], failFast: boolean): 
 	let delay = first;
 	while (active().length > 0) {
 		if (!(await pause.call(this, delay))) {
-			// n8n aborts every request of a stopped execution, the cancel requests too, so the tasks
-			// keep running; the Cancel Task operation stops them.
+			// Stopping the execution stops what it paid for: a task nobody waits for any more would
+			// still run and be charged.
+			const stopped = active().map((job) => job.task!.taskId);
+			await cancelUnfinished.call(this, jobs, 'n8n execution stopped', true);
 			throw new NodeOperationError(this.getNode(), 'The execution was stopped while waiting for its A2A tasks', {
-				description: `Tasks still running: ${active().map((job) => job.task!.taskId).join(', ')}`,
+				description: `Tasks cancelled: ${stopped.join(', ')}`,
 			});
 		}
 		let retryAfter = 0;

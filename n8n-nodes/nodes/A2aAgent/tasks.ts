@@ -86,10 +86,12 @@ export async function cancelTask(
 	taskId: string,
 	reason: string | undefined,
 	itemIndex?: number,
+	afterStop = false,
 ): Promise<TaskView> {
 	const path = `/agents/${enc(agentId)}/tasks/${enc(taskId)}/cancel`;
 	return (await gatewayRequest.call(this, 'POST', path, reason ? { reason } : {}, undefined, {
 		itemIndex,
+		afterStop,
 	})) as TaskView;
 }
 

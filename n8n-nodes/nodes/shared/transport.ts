@@ -17,6 +17,8 @@ import type {
 } from 'n8n-workflow';
 import { NodeApiError } from 'n8n-workflow';
 
+import { mintFromCredential } from '../../credentials/DealScaleA2AApi.credentials';
+
 /** The credential type every node of this package authenticates with. */
 export const CREDENTIAL_TYPE = 'dealScaleA2AApi';
 
@@ -32,6 +34,23 @@ export interface GatewayRequestOptions {
 	itemIndex?: number;
 	/** Extra request headers. */
 	headers?: IDataObject;
+	/**
+	 * Made even though the execution was stopped. n8n aborts every authenticated request of a
+	 * stopped execution, so this one carries the credential's bearer itself (a fresh token in
+	 * signing-secret mode) through the plain request helper, with its own time limit. Only for
+	 * cleaning up after a stop: cancelling the tasks the execution was waiting for.
+	 */
+	afterStop?: boolean;
+}
+
+/** How long a request made after a stop may take; nothing else bounds it. */
+const AFTER_STOP_TIMEOUT_MS = 10_000;
+
+/** The Authorization header the credential's `authenticate` would add, for requests made after a stop. */
+async function bearerHeader(this: GatewayContext): Promise<string> {
+	const credentials = await this.getCredentials(CREDENTIAL_TYPE);
+	const token = credentials.authMode === 'signingSecret' ? mintFromCredential(credentials) : String(credentials.token ?? '');
+	return `Bearer ${token}`;
 }
 
 /** The gateway's base URL from the credential, without a trailing slash. */
@@ -67,6 +86,11 @@ export async function gatewayRequest<T = IDataObject>(
 	if (body !== undefined) request.body = body;
 	if (qs !== undefined) request.qs = dropEmpty(qs);
 	try {
+		if (options.afterStop) {
+			request.headers = { ...request.headers, Authorization: await bearerHeader.call(this) };
+			request.timeout = AFTER_STOP_TIMEOUT_MS;
+			return (await this.helpers.httpRequest(request)) as T;
+		}
 		return (await this.helpers.httpRequestWithAuthentication.call(
 			this,
 			CREDENTIAL_TYPE,
