@@ -305,7 +305,7 @@ describe("parallel_enrichment", () => {
     const e = await rehearse("parallel_enrichment", tenant, { inputs: { leadIds: ids, tenantId: tenant } });
     expect(runs(e)).toEqual({
       enrich_apollo: { state: "SUCCESS", attempts: 1 },
-      // Retried (3 attempts) with the same task run id: each attempt joins the one failed A2A task.
+      // Retried (3 attempts) with the same task run id: each attempt after a failed task runs a new one.
       enrich_clearbit: { state: "WARNING", attempts: 3 },
       enrich_zoominfo: { state: "WARNING", attempts: 3 },
       fan_out: { state: "WARNING", attempts: 1 },
@@ -317,10 +317,16 @@ describe("parallel_enrichment", () => {
     expect(apolloCalls).toBeGreaterThanOrEqual(before + 3);
 
     const tasks = await a2aTasks(tenant, "enrichLeads");
-    const byProvider = Object.fromEntries(tasks.map((x) => [x.inputs.provider, x]));
-    expect(tasks).toHaveLength(3);
-    expect(byProvider.apollo.status).toBe("completed");
-    for (const p of ["clearbit", "zoominfo"]) expect(byProvider[p]).toMatchObject({ status: "failed", error: { code: "provider_not_configured" } });
+    const byProvider = (p: string) => tasks.filter((x) => x.inputs.provider === p);
+    expect(tasks).toHaveLength(7);
+    expect(byProvider("apollo").map((x) => x.status)).toEqual(["completed"]);
+    for (const p of ["clearbit", "zoominfo"]) {
+      const attempts = byProvider(p);
+      const key = attempts[0].idempotency_key;
+      expect(key).toMatch(KESTRA_ID);
+      expect(attempts.map((x) => x.idempotency_key)).toEqual([key, `${key}~2`, `${key}~3`]);
+      for (const x of attempts) expect(x).toMatchObject({ status: "failed", error: { code: "provider_not_configured" } });
+    }
     const leads = await leadsById(ids);
     for (const id of ids) expect(leads.get(id)).toMatchObject({ title: "Head of Growth", company: expect.stringMatching(/^Parallel-\w+ Inc$/), enriched_at: expect.any(Date) });
   });
@@ -352,12 +358,17 @@ describe("enrich_with_fallback", () => {
     expect(apolloCalls).toBe(before);
 
     const tasks = await a2aTasks(tenant, "enrichLeads");
-    expect(tasks.map((x) => [x.inputs.provider, x.status, x.error?.code ?? null])).toEqual([
-      ["apollo", "failed", "provider_not_configured"],
-      ["clearbit", "failed", "provider_not_configured"],
-      ["internal", "completed", null],
+    // Each provider's second attempt ran its task again (key~2) rather than rejoining the failed one.
+    const [apollo, clearbit, internal] = [tasks[0], tasks[2], tasks[4]].map((x) => x.idempotency_key);
+    expect(tasks.map((x) => [x.inputs.provider, x.status, x.error?.code ?? null, x.idempotency_key])).toEqual([
+      ["apollo", "failed", "provider_not_configured", apollo],
+      ["apollo", "failed", "provider_not_configured", `${apollo}~2`],
+      ["clearbit", "failed", "provider_not_configured", clearbit],
+      ["clearbit", "failed", "provider_not_configured", `${clearbit}~2`],
+      ["internal", "completed", null, internal],
     ]);
-    expect(e.outputs.enrichment).toEqual(tasks[2].outputs);
+    for (const key of [apollo, clearbit, internal]) expect(key).toMatch(KESTRA_ID);
+    expect(e.outputs.enrichment).toEqual(tasks[4].outputs);
     expect(sorted((e.outputs.enrichment as any).enrichedLeadIds)).toEqual(sorted(ids));
     const leads = await leadsById(ids);
     expect(leads.get(ids[0])).toMatchObject({ title: "Senior Software Engineer", domain: "fallback-co.io", enriched_at: expect.any(Date) });

@@ -150,6 +150,29 @@ test("inputs and credits: echo's outputs and partial charge come through; the id
   expect((await t.request("GET", `/agents/${A}/tasks/${o1.taskId}`, { token })).body.idempotencyKey).toBe("kestra-idem-1");
 });
 
+test("a retry under the same key after the task failed runs it again as key~2, then key~3; a running task is joined", async () => {
+  const key = `kestra-retry-${Date.now()}`;
+  const fail = ["--agent", A, "--capability", "fail", "--inputs", '{"used":0.5}', "--idempotency-key", key];
+  const keysOf = async (prefix: string) =>
+    (await t.owner.query("SELECT idempotency_key, status FROM tasks WHERE tenant_id = $1 AND idempotency_key LIKE $2 ORDER BY created_at", [tenant, `${prefix}%`])).rows;
+  for (let attempt = 1; attempt <= 3; attempt++) expect((await run(fail)).code).toBe(1);
+  expect(await keysOf(key)).toEqual([
+    { idempotency_key: key, status: "failed" },
+    { idempotency_key: `${key}~2`, status: "failed" },
+    { idempotency_key: `${key}~3`, status: "failed" },
+  ]);
+
+  // An attempt that starts while the first one's task runs (a restarted worker) joins it.
+  const slowKey = `${key}-slow`;
+  const slow = ["--agent", A, "--capability", "slow", "--inputs", '{"ms":800}', "--idempotency-key", slowKey];
+  const first = start(slow);
+  await waitForTaskId(first.stdout);
+  const [r1, r2] = await Promise.all([first.done, run(slow)]);
+  expect([r1.code, r2.code]).toEqual([0, 0]);
+  expect(outputsOf(r2.lines)[0].taskId).toBe(outputsOf(r1.lines)[0].taskId);
+  expect(await keysOf(slowKey)).toEqual([{ idempotency_key: slowKey, status: "completed" }]);
+});
+
 test("--no-stream follows the task by polling", async () => {
   const r = await run(["--agent", A, "--capability", "slow", "--inputs", '{"ms":300}', "--no-stream", "--poll-interval", "0.1"]);
   expect(r.code).toBe(0);

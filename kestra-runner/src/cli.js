@@ -36,6 +36,10 @@ const STREAM_CHECK_FIRST_MS = 2_000;
 const STREAM_CHECK_EVERY_MS = 15_000;
 const DEFAULT_OUTPUTS_FILE = "a2a-outputs.json";
 const TERMINAL = new Set(["completed", "failed", "cancelled", "timeout"]);
+/** Ends after which another attempt under the same idempotency key runs the task again. */
+const RETRYABLE_END = new Set(["failed", "cancelled", "timeout"]);
+/** How many tasks one idempotency key can stand for (K, K~2, ... K~N): Kestra retries are fewer. */
+const MAX_KEY_ATTEMPTS = 100;
 
 const HELP = `Usage: a2a-task --agent AGENT --capability CAP --inputs JSON [options]
 
@@ -57,9 +61,11 @@ Options:
                              renders "{{ ... | toJson }}" (default {})          (A2A_INPUTS)
   --inputs-file PATH         read the inputs JSON from a file instead
   --priority N               1-10, 10 most urgent (default: the service's, 5)   (A2A_PRIORITY)
-  --idempotency-key K        the same key returns the first task instead of
-                             creating another (use {{ execution.id }}-{{ task.id }}
-                             so a Kestra retry does not pay twice)              (A2A_IDEMPOTENCY_KEY)
+  --idempotency-key K        use "{{ taskrun.id }}": a Kestra retry or restart
+                             joins the earlier attempt's task while it runs or
+                             once it completed (no second charge); after it
+                             failed, was cancelled or timed out, the task runs
+                             again under the key K~2 (K~3, ...)                 (A2A_IDEMPOTENCY_KEY)
   --timeout T                give up after T: ISO 8601 duration (PT90S, PT5M,
                              P1DT2H) or seconds (90); the task is cancelled     (A2A_TIMEOUT)
   --max-vars-bytes N         outputs larger than N bytes (serialized JSON) are
@@ -383,6 +389,16 @@ async function main(argv, ctx = {}) {
     try {
       // Not aborted by `stop`: a task created while we stop must still be known to be cancelled.
       created = await request("POST", base, body, AbortSignal.timeout(30_000));
+      // A Kestra retry or restart keeps the task run id, so the key first returns the earlier
+      // attempt's task. Joining it is right while it runs or once it completed (no second charge);
+      // after it failed, was cancelled or timed out, this attempt must run the task again, under the
+      // next free derivation of the key (deterministic, so a later attempt finds it too).
+      for (let n = 2; o.idempotencyKey !== undefined && RETRYABLE_END.has(created.status); n++) {
+        if (n > MAX_KEY_ATTEMPTS) throw new ApiError(`idempotency key "${o.idempotencyKey}" already stands for ${MAX_KEY_ATTEMPTS} tasks that did not complete`);
+        log(`task ${created.taskId} of an earlier attempt (idempotency key ${body.idempotencyKey}) ended ${created.status}; running it again`);
+        body.idempotencyKey = `${o.idempotencyKey}~${n}`;
+        created = await request("POST", base, body, AbortSignal.timeout(30_000));
+      }
     } catch (e) {
       if (e instanceof ApiError) {
         logError(`the gateway refused the task: ${e.message}`);
