@@ -2,15 +2,17 @@
  * The Kestra runner (kestra-runner/bin/a2a-task.js) run as a child process, the way Kestra's
  * io.kestra.plugin.scripts.node.Commands runs it, against a live gateway and workers.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, existsSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
 import { startTestStack, sleep, type TestStack } from "./support/harness";
 
 const BIN = path.resolve(__dirname, "../../kestra-runner/bin/a2a-task.js");
 const A = "test-agent";
 const FRAMED = /^::(\{.*\})::$/;
+const execFileAsync = promisify(execFile);
 
 let t: TestStack;
 let tenant: string;
@@ -86,6 +88,23 @@ async function waitForTaskId(getStdout: () => string, timeoutMs = 10_000): Promi
   }
   throw new Error(`no task id printed; stdout: ${getStdout()}`);
 }
+
+test("installed as on a Process task runner's worker (npm pack, npm install -g), a2a-task is on the PATH and runs a task", async () => {
+  // Asynchronous: the gateway under test runs in this process.
+  const { stdout: packJson } = await execFileAsync("npm", ["pack", "--json", "--pack-destination", workdir], { cwd: path.dirname(path.dirname(BIN)) });
+  const [packed] = JSON.parse(packJson);
+  // Only the runner itself ships: no tests, no flows.
+  expect(packed.files.map((f: { path: string }) => f.path).sort()).toEqual(["bin/a2a-task.js", "package.json", "src/cli.js"]);
+  const prefix = path.join(workdir, "global");
+  await execFileAsync("npm", ["install", "-g", "--prefix", prefix, "--prefer-offline", "--no-audit", "--no-fund", path.join(workdir, packed.filename)]);
+  // Run from outside the repository, so nothing resolves from its node_modules.
+  const { stdout } = await execFileAsync("a2a-task", ["--agent", A, "--capability", "echo", "--inputs", '{"leadIds":["x"],"message":"installed"}'], {
+    cwd: tmpdir(),
+    env: { PATH: `${path.join(prefix, "bin")}${path.delimiter}${process.env.PATH}`, A2A_GATEWAY_URL: t.url, A2A_TOKEN: token },
+    timeout: 30_000,
+  });
+  expect(outputsOf(stdout.split("\n"))[0]).toMatchObject({ status: "completed", result: { echoed: { leadIds: ["x"], message: "installed" } } });
+});
 
 test("--help documents the interface and exits 0", async () => {
   const r = await run(["--help"]);
