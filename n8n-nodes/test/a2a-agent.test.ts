@@ -357,8 +357,14 @@ describe('run: wait for completion', () => {
 		expect(expectSuccess(tolerated)[0].json).toMatchObject({ status: 'cancelled', error: { code: 'n8n_timeout' } });
 	});
 
-	test('stopping the execution stops the wait and cancels the task, though n8n aborts the execution\'s requests', async () => {
-		const { token, credential } = await tenantCredential();
+	test.each([
+		['a token credential', tenantCredential],
+		['a signing-secret credential (a token of its own minting)', async () => {
+			const { token, minting } = await mintingCredential();
+			return { token, credential: minting };
+		}],
+	])('stopping the execution stops the wait and cancels the task, though n8n aborts the execution\'s requests: %s', async (_, makeCredential) => {
+		const { token, credential } = await makeCredential();
 		const execution = await host.runNode({
 			credential,
 			cancelAfterMs: 600,
@@ -370,19 +376,6 @@ describe('run: wait for completion', () => {
 		expect(cancelled).toMatchObject({ status: 'cancelled', error: { message: 'n8n execution stopped' } });
 		// The node's loop ended: no status checks went out (and failed as aborted) after the stop.
 		expect(host.logs.filter((l) => l.message.includes(task.taskId) && l.level === 'warn')).toEqual([]);
-	});
-
-	test('a signing-secret credential cancels on stop with a token of its own minting', async () => {
-		const { token, minting } = await mintingCredential();
-		const execution = await host.runNode({
-			credential: minting,
-			cancelAfterMs: 600,
-			parameters: runParams('slow', { ms: 20000 }, { options: { pollInterval: 0.2 } }),
-		});
-		expect(execution.run.status).toBe('canceled');
-		const [task] = (await stack.request('GET', `/agents/${AGENT}/tasks`, { token })).body.tasks;
-		const cancelled = await stack.waitForStatus(token, AGENT, task.taskId, ['cancelled', 'completed'], 5000);
-		expect(cancelled).toMatchObject({ status: 'cancelled', error: { message: 'n8n execution stopped' } });
 	});
 });
 
