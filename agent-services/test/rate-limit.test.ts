@@ -124,10 +124,11 @@ test("with Redis down the limiter fails open: requests are neither refused nor t
   const statuses: number[] = [];
   for (let i = 0; i < 5; i++) statuses.push((await createAt(down.url!, token)).status);
   expect(statuses).toEqual([202, 202, 202, 202, 202]);
-  // The limiter does not wait for the missing Redis (no offline queue, a bounded call).
+  // The limiter does not wait for the missing Redis (no offline queue): calls that waited would each
+  // run into the 500 ms bound, 2.5 s for five; failing at once leaves room for a slow machine.
   const started = Date.now();
   for (let i = 0; i < 5; i++) await down.rateLimit!.consume(randomUUID(), LIMITED);
-  expect(Date.now() - started).toBeLessThan(500);
+  expect(Date.now() - started).toBeLessThan(2000);
   const list = await fetch(`${down.url}/agents/${LIMITED}/tasks`, { headers: { authorization: `Bearer ${token}` } });
   expect(list.status).toBe(200);
 });
