@@ -101,8 +101,21 @@ const runTask = async (token: string, body: Record<string, unknown>, statuses = 
   expect(res.status).toBe(202);
   return t.waitForStatus(token, A, res.body.taskId, statuses);
 };
-const attemptsOf = async (where: string, params: unknown[]) =>
-  (await t.owner.query(`SELECT attempt, status_code, outcome, delivery_id::text, error FROM webhook_deliveries WHERE ${where} ORDER BY attempt, id`, params)).rows;
+/**
+ * The recorded attempts, once there are at least `expected`: an attempt's row is written after its
+ * response came back, so a moment after the receiver saw the request.
+ */
+const attemptsOf = async (where: string, params: unknown[], expected: number) => {
+  const read = async () =>
+    (await t.owner.query(`SELECT attempt, status_code, outcome, delivery_id::text, error FROM webhook_deliveries WHERE ${where} ORDER BY attempt, id`, params)).rows;
+  const until = Date.now() + 5000;
+  let rows = await read();
+  while (rows.length < expected && Date.now() < until) {
+    await sleep(25);
+    rows = await read();
+  }
+  return rows;
+};
 
 test("a subscriber gets a signed delivery for a completed task, verifiable with the secret returned at creation", async () => {
   const { token } = await tenantWithToken();
@@ -137,7 +150,7 @@ test("a subscriber gets a signed delivery for a completed task, verifiable with 
   expect(verifySignature(created.body.secret + "x", hit.body, signature)).toBe(false);
   expect(verifySignature("another-secret", hit.body, signature)).toBe(false);
 
-  const rows = await attemptsOf("task_id = $1", [task.taskId]);
+  const rows = await attemptsOf("task_id = $1", [task.taskId], 1);
   expect(rows).toEqual([expect.objectContaining({ attempt: 1, status_code: 200, outcome: "delivered", delivery_id: hit.headers["x-dealscale-delivery"] })]);
 });
 
@@ -152,7 +165,7 @@ test("a receiver answering 500 twice then 200 gets three attempts, all recorded,
   // One delivery: the same id on every attempt, each attempt signed afresh.
   expect(new Set(hits.map((h) => h.headers["x-dealscale-delivery"])).size).toBe(1);
   for (const h of hits) expect(verifySignature(sub.body.secret, h.body, h.headers["x-dealscale-signature"] as string)).toBe(true);
-  const rows = await attemptsOf("subscription_id = $1", [sub.body.id]);
+  const rows = await attemptsOf("subscription_id = $1", [sub.body.id], 3);
   expect(rows.map((r) => [r.attempt, r.status_code, r.outcome])).toEqual([
     [1, 500, "retry"],
     [2, 500, "retry"],
@@ -216,7 +229,7 @@ test("subscriptions filter by event, agent and capability", async () => {
   expect(x.headers["x-dealscale-event"]).toBe("cancelled");
   expect(rx.at("/f-other-agent")).toHaveLength(0);
   // The failed task of another capability reached nobody.
-  expect(await attemptsOf("task_id = $1", [failedOther.taskId])).toEqual([]);
+  expect(await attemptsOf("task_id = $1", [failedOther.taskId], 0)).toEqual([]);
 });
 
 test("DELETE stops deliveries, retries in flight included; a second DELETE is a 404", async () => {
@@ -254,7 +267,7 @@ test("a receiver answering 410 Gone deactivates its subscription", async () => {
   let view: any;
   while (Date.now() < until && (view = (await t.request("GET", `/webhooks/${sub.body.id}`, { token })).body).active) await sleep(25);
   expect(view.active).toBe(false);
-  expect((await attemptsOf("subscription_id = $1", [sub.body.id])).map((r) => [r.status_code, r.outcome])).toEqual([[410, "gone"]]);
+  expect((await attemptsOf("subscription_id = $1", [sub.body.id], 1)).map((r) => [r.status_code, r.outcome])).toEqual([[410, "gone"]]);
   await runTask(token, { type: "noop", inputs: {} });
   await sleep(400);
   expect(rx.at("/gone-410")).toHaveLength(1);
@@ -408,7 +421,7 @@ test("deliveries lost between commit and enqueue are sent by the sweep, and a du
   await t.stack.webhooks.enqueueFinished(row!);
   await sleep(500);
   expect(rx.at("/swept")).toHaveLength(1);
-  expect((await attemptsOf("task_id = $1", [taskId])).map((r) => r.outcome)).toEqual(["delivered"]);
+  expect((await attemptsOf("task_id = $1", [taskId], 1)).map((r) => r.outcome)).toEqual(["delivered"]);
 });
 
 describe("without WEBHOOK_ALLOW_PRIVATE", () => {

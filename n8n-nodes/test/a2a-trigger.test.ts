@@ -389,11 +389,17 @@ describe('A2A Trigger against a real gateway', () => {
 			expect(echoCall.items![0].json.task).toMatchObject({ type: 'echo', status: 'completed', outputs: { echoed: { leadIds: ['a', 'b'], message: 'hi' } } });
 			expect(failCall.items![0].json.task).toMatchObject({ type: 'fail', status: 'failed', error: { code: 'boom' } });
 
-			// The gateway recorded each delivery as made on its first attempt, and none for noop.
-			const { rows } = await stack.owner.query(
-				'SELECT task_id::text, attempt, status_code, outcome FROM webhook_deliveries WHERE task_id = ANY($1::uuid[])',
-				[[echo.taskId, failed.taskId, noop.taskId]],
-			);
+			// The gateway recorded each delivery as made on its first attempt, and none for noop (a row is
+			// written once the delivery's response is back, so it may trail the call by a moment).
+			const deliveries = async () =>
+				(
+					await stack.owner.query(
+						'SELECT task_id::text, attempt, status_code, outcome FROM webhook_deliveries WHERE task_id = ANY($1::uuid[])',
+						[[echo.taskId, failed.taskId, noop.taskId]],
+					)
+				).rows;
+			let rows = await deliveries();
+			for (const until = Date.now() + 5000; rows.length < 2 && Date.now() < until; rows = await deliveries()) await sleep(25);
 			expect(rows.map((r) => r.task_id).sort()).toEqual([echo.taskId, failed.taskId].sort());
 			for (const row of rows) expect(row).toMatchObject({ attempt: 1, status_code: 200, outcome: 'delivered' });
 		});
