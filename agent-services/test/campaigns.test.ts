@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import pino from "pino";
 import { SMTPServer } from "smtp-server";
 import { simpleParser, type ParsedMail } from "mailparser";
-import { startTestStack, sleep, type TestStack } from "./support/harness";
+import { eventually, startTestStack, sleep, type TestStack } from "./support/harness";
 import { startStack } from "../src/stack";
 
 const A = "campaign-orchestrator";
@@ -73,15 +73,6 @@ const mailsTo = (addr: string) => received.filter((m) => (Array.isArray(m.to) ? 
 const header = (m: ParsedMail, name: string) => m.headerLines.find((h) => h.key === name.toLowerCase())?.line.replace(/^[^:]+:\s*/, "");
 const members = async (campaignId: string) =>
   (await t.owner.query("SELECT m.lead_id, m.channel, m.status, m.error, m.message_id, l.email FROM campaign_members m JOIN leads l ON l.id = m.lead_id WHERE campaign_id = $1 ORDER BY l.email", [campaignId])).rows;
-const until = async (what: () => boolean | Promise<boolean>, timeoutMs = 10_000) => {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await what()) return;
-    await sleep(50);
-  }
-  throw new Error("condition not met in time");
-};
-
 const template = {
   subject: "Hello {{firstName|there}} from {{company}}",
   body: "<p>Hi {{firstName|there}},</p><p>We help {{company}} grow.</p>",
@@ -226,7 +217,7 @@ test("pauseCampaign stops a running send between two mails; the rest stay pendin
   smtpDelayMs = 250;
   try {
     const res = await t.request("POST", `/agents/${A}/tasks`, { token, body: { type: "launchCampaign", inputs: { audienceLeadIds: ids, campaignName: "Slow", channels: ["email"], template } } });
-    await until(() => received.filter((m) => /slow\d@/.test(String((m.to as { text?: string })?.text))).length >= 2);
+    await eventually("two of the slow campaign's mails", () => received.filter((m) => /slow\d@/.test(String((m.to as { text?: string })?.text))).length >= 2, 10_000);
     const campaignId = (await t.owner.query("SELECT id FROM campaigns WHERE task_id = $1", [res.body.taskId])).rows[0].id;
     const paused = await run("pauseCampaign", { campaignId, reason: "wrong audience" });
     expect(paused.outputs).toMatchObject({ campaignId, status: "paused", previousStatus: "running" });
@@ -253,9 +244,9 @@ test("a scheduled campaign waits, then is sent when due by whichever worker is a
   expect(mailsTo("hank@example.test")).toHaveLength(0);
   const other = await startStack({ ...t.config, publicUrl: t.url }, { log: pino({ level: "silent" }), listen: false });
   try {
-    await until(() => mailsTo("hank@example.test").length === 1, 10_000);
+    await eventually("hank's mail", () => mailsTo("hank@example.test").length === 1, 10_000);
     expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(startAt));
-    await until(async () => (await t.owner.query("SELECT status FROM campaigns WHERE id = $1", [task.outputs.campaignId])).rows[0].status === "completed");
+    await eventually("the campaign to complete", async () => (await t.owner.query("SELECT status FROM campaigns WHERE id = $1", [task.outputs.campaignId])).rows[0].status === "completed", 10_000);
   } finally {
     await other.stop(0);
   }

@@ -6,7 +6,7 @@ import pino from "pino";
 import { loadConfig } from "../src/config/config";
 import { startStack, type Stack } from "../src/stack";
 import { createSink } from "../src/ops/siem-forwarder";
-import { startTestStack, sleep, type TestStack } from "./support/harness";
+import { eventually, startTestStack, sleep, type TestStack } from "./support/harness";
 
 const A = "test-agent";
 
@@ -62,16 +62,6 @@ async function auditRows(t: TestStack): Promise<{ id: number; hash: string; seq:
   return r.rows;
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
 const create = (t: TestStack, token: string, n: number) => t.request("POST", `/agents/${A}/tasks`, { token, body: { type: "noop", inputs: { n } } });
 
 describe("HTTP sink", () => {
@@ -91,7 +81,7 @@ describe("HTTP sink", () => {
 
   /** Everything in audit_logs has arrived, in id order, each row once, with its hash. */
   async function allForwarded(): Promise<void> {
-    const rows = await until("every audit row at the sink", async () => {
+    const rows = await eventually("every audit row at the sink", async () => {
       const rows = await auditRows(t);
       return collector.records.length >= rows.length && rows;
     });
@@ -112,7 +102,7 @@ describe("HTTP sink", () => {
     // The forwarder moves its cursor after the sink acknowledged the batch, so a moment after the
     // rows arrived.
     const lastSent = collector.records[collector.records.length - 1].id;
-    const cursor = await until("the cursor to reach the last row sent", async () => {
+    const cursor = await eventually("the cursor to reach the last row sent", async () => {
       const r = await t.owner.query("SELECT last_id::int AS last_id FROM siem_cursor");
       return r.rows[0].last_id >= lastSent && r.rows[0];
     });
@@ -205,7 +195,7 @@ describe("syslog over UDP", () => {
     for (const id of ids) await t.waitForStatus(token, A, id, ["completed"]);
     await t.request("GET", "/agents", { token: "forged" }); // an unauthorized_access row in the anonymous chain
 
-    const rows = await until("every row as syslog", async () => {
+    const rows = await eventually("every row as syslog", async () => {
       const rows = await auditRows(t);
       return udp.messages.length >= rows.length && rows.length >= 7 && rows;
     });
@@ -263,7 +253,7 @@ describe("syslog over TCP", () => {
     const sink = createSink(`syslog+tcp://127.0.0.1:${port}`);
     try {
       await sink.send([record(1), record(2)]);
-      await until("two frames", () => frames.length === 2);
+      await eventually("two frames", () => frames.length === 2);
       expect(frames[0]).toMatch(/^<108>1 \S+ \S+ dealscale-a2a \d+ unauthorized_access \[dealscale-audit@32473 id="1" tenant="-" seq="1" hash="a{64}"\] \{/);
       expect(JSON.parse(frames[1].slice(frames[1].indexOf("] ") + 2))).toMatchObject({ id: 2, error: 'ünïcode ] " \\' });
 
@@ -274,7 +264,7 @@ describe("syslog over TCP", () => {
       server = make();
       await listen(server, port);
       await sink.send([record(3)]);
-      await until("the third frame", () => frames.some((f) => f.includes('id="3"')));
+      await eventually("the third frame", () => frames.some((f) => f.includes('id="3"')));
     } finally {
       await sink.close();
       await shut(server);

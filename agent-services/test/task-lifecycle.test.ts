@@ -1,4 +1,4 @@
-import { startTestStack, readSse, sleep, type SseEvent, type TestStack } from "./support/harness";
+import { eventually, startTestStack, readSse, type SseEvent, type TestStack } from "./support/harness";
 import { tenantBalance } from "../src/tasks/tenants";
 import { finishTasks } from "../src/tasks/task-store";
 import type { TenantTx } from "../src/store/tenant-tx";
@@ -16,13 +16,6 @@ beforeAll(async () => {
 afterAll(async () => t?.close());
 
 const create = (body: unknown, tok = token) => t.request("POST", `/agents/${A}/tasks`, { token: tok, body });
-async function until(condition: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > end) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await sleep(20);
-  }
-}
 const ledger = async (taskId: string) =>
   (await t.owner.query("SELECT kind, amount_milli::int AS amount FROM credit_ledger WHERE task_id = $1 ORDER BY kind", [taskId])).rows;
 
@@ -169,10 +162,10 @@ test("SSE: a task that finishes while the stream reads its snapshot still ends t
     await client.query("LOCK TABLE task_events IN ACCESS EXCLUSIVE MODE");
     const stream = await fetch(`${t.url}/agents/${A}/tasks/${taskId}/stream`, { headers: { authorization: `Bearer ${token}` } });
     streamed = readSse(stream, undefined, 5_000);
-    await until(async () => (await t.owner.query(
+    await eventually("the stream's read to wait on the table lock", async () => (await t.owner.query(
       `SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_stat_activity a ON a.pid = l.pid
         WHERE c.relname = 'task_events' AND NOT l.granted AND a.query LIKE 'SELECT max(id)%'`,
-    )).rowCount! > 0);
+    )).rowCount! > 0, 5_000);
     await client.query("SELECT set_config('app.current_tenant', $1, true)", [tenant]);
     const tx: TenantTx = {
       tenantId: tenant,

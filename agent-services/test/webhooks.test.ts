@@ -6,7 +6,7 @@
 import http from "node:http";
 import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
-import { startTestStack, sleep, type TestStack } from "./support/harness";
+import { eventually, startTestStack, sleep, type TestStack } from "./support/harness";
 import { withTenant } from "../src/store/tenant-tx";
 import { verifySignature } from "../src/webhooks/signing";
 import { jobIdOf } from "../src/webhooks/delivery";
@@ -105,17 +105,11 @@ const runTask = async (token: string, body: Record<string, unknown>, statuses = 
  * The recorded attempts, once there are at least `expected`: an attempt's row is written after its
  * response came back, so a moment after the receiver saw the request.
  */
-const attemptsOf = async (where: string, params: unknown[], expected: number) => {
-  const read = async () =>
-    (await t.owner.query(`SELECT attempt, status_code, outcome, delivery_id::text, error FROM webhook_deliveries WHERE ${where} ORDER BY attempt, id`, params)).rows;
-  const until = Date.now() + 5000;
-  let rows = await read();
-  while (rows.length < expected && Date.now() < until) {
-    await sleep(25);
-    rows = await read();
-  }
-  return rows;
-};
+const attemptsOf = (where: string, params: unknown[], expected: number) =>
+  eventually(`${expected} recorded delivery attempts`, async () => {
+    const { rows } = await t.owner.query(`SELECT attempt, status_code, outcome, delivery_id::text, error FROM webhook_deliveries WHERE ${where} ORDER BY attempt, id`, params);
+    return rows.length >= expected && rows;
+  }, 5000);
 
 test("a subscriber gets a signed delivery for a completed task, verifiable with the secret returned at creation", async () => {
   const { token } = await tenantWithToken();

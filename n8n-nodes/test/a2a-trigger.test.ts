@@ -10,7 +10,7 @@ import { createHmac } from 'node:crypto';
 import type { IDataObject, INodeCredentialsDetails, INodeParameters } from 'n8n-workflow';
 import { NodeApiError, NodeOperationError } from 'n8n-workflow';
 
-import { startTestStack, sleep, type TestStack } from '../../agent-services/test/support/harness';
+import { eventually, startTestStack, sleep, type TestStack } from '../../agent-services/test/support/harness';
 import { signatureHeader } from '../../agent-services/src/webhooks/signing';
 import {
 	DEFAULT_SIGNATURE_TOLERANCE_SECONDS,
@@ -391,15 +391,13 @@ describe('A2A Trigger against a real gateway', () => {
 
 			// The gateway recorded each delivery as made on its first attempt, and none for noop (a row is
 			// written once the delivery's response is back, so it may trail the call by a moment).
-			const deliveries = async () =>
-				(
-					await stack.owner.query(
-						'SELECT task_id::text, attempt, status_code, outcome FROM webhook_deliveries WHERE task_id = ANY($1::uuid[])',
-						[[echo.taskId, failed.taskId, noop.taskId]],
-					)
-				).rows;
-			let rows = await deliveries();
-			for (const until = Date.now() + 5000; rows.length < 2 && Date.now() < until; rows = await deliveries()) await sleep(25);
+			const rows = await eventually('both deliveries recorded', async () => {
+				const { rows } = await stack.owner.query(
+					'SELECT task_id::text, attempt, status_code, outcome FROM webhook_deliveries WHERE task_id = ANY($1::uuid[])',
+					[[echo.taskId, failed.taskId, noop.taskId]],
+				);
+				return rows.length >= 2 && rows;
+			}, 5000);
 			expect(rows.map((r) => r.task_id).sort()).toEqual([echo.taskId, failed.taskId].sort());
 			for (const row of rows) expect(row).toMatchObject({ attempt: 1, status_code: 200, outcome: 'delivered' });
 		});

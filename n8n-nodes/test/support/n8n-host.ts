@@ -49,6 +49,17 @@ export const PACKAGE = 'n8n-nodes-dealscale-a2a';
 export const AGENT_NODE_TYPE = `${PACKAGE}.a2aAgent`;
 export const CREDENTIAL_TYPE = 'dealScaleA2AApi';
 
+/** A node of this package as a workflow holds it: the given type, parameters and credential. */
+export function packageNode(
+	name: string,
+	type: string,
+	parameters: INodeParameters,
+	credential: INodeCredentialsDetails,
+	extra: Partial<INode> = {},
+): INode {
+	return { id: randomUUID(), name, type, typeVersion: 1, position: [0, 0], parameters, credentials: { [CREDENTIAL_TYPE]: credential }, ...extra };
+}
+
 /** Log lines the nodes wrote through `this.logger`, in place of n8n's console logger. */
 export interface LogLine {
 	level: 'error' | 'warn' | 'info' | 'debug';
@@ -364,16 +375,7 @@ export class N8nHost {
 
 	/** Runs a workflow of one node (the node under test) on the given items, as n8n runs it. */
 	async runNode(options: RunNodeOptions): Promise<Execution> {
-		const node: INode = {
-			id: randomUUID(),
-			name: options.name ?? 'A2A Agent',
-			type: AGENT_NODE_TYPE,
-			typeVersion: 1,
-			position: [0, 0],
-			parameters: options.parameters,
-			credentials: { [CREDENTIAL_TYPE]: options.credential },
-			...(options.onError ? { onError: options.onError } : {}),
-		};
+		const node = packageNode(options.name ?? 'A2A Agent', AGENT_NODE_TYPE, options.parameters, options.credential, options.onError ? { onError: options.onError } : {});
 		const workflow = new Workflow({
 			id: 'wf-a2a-test',
 			name: 'A2A test',
@@ -521,15 +523,7 @@ export class N8nHost {
 
 	/** A loadOptions / resourceMapping call as the editor makes it for the node's current parameters. */
 	loadOptionsContext(parameters: INodeParameters, credential: INodeCredentialsDetails): LoadOptionsContext {
-		const node: INode = {
-			id: randomUUID(),
-			name: 'A2A Agent',
-			type: AGENT_NODE_TYPE,
-			typeVersion: 1,
-			position: [0, 0],
-			parameters,
-			credentials: { [CREDENTIAL_TYPE]: credential },
-		};
+		const node = packageNode('A2A Agent', AGENT_NODE_TYPE, parameters, credential);
 		const workflow = new Workflow({ nodes: [node], connections: {}, active: false, nodeTypes: this.nodeTypes });
 		const additionalData = this.additionalData('0', []);
 		additionalData.currentNodeParameters = parameters;

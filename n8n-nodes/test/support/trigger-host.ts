@@ -25,7 +25,7 @@ import type {
 import { Workflow } from 'n8n-workflow';
 
 import { A2aTrigger } from '../../nodes/A2aTrigger/A2aTrigger.node';
-import { CREDENTIAL_TYPE, PACKAGE, type N8nHost } from './n8n-host';
+import { PACKAGE, packageNode, type N8nHost } from './n8n-host';
 
 export const TRIGGER_NODE_TYPE = `${PACKAGE}.a2aTrigger`;
 
@@ -53,16 +53,7 @@ export class TriggerWorkflow {
 		parameters: INodeParameters,
 		credential: INodeCredentialsDetails,
 	) {
-		this.node = {
-			id: randomUUID(),
-			name: 'A2A Trigger',
-			type: TRIGGER_NODE_TYPE,
-			typeVersion: 1,
-			position: [0, 0],
-			parameters,
-			credentials: { [CREDENTIAL_TYPE]: credential },
-			webhookId: randomUUID(),
-		};
+		this.node = packageNode('A2A Trigger', TRIGGER_NODE_TYPE, parameters, credential, { webhookId: randomUUID() });
 	}
 
 	/** The URL n8n serves the trigger's webhook at (production). */
