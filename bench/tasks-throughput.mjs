@@ -39,13 +39,15 @@ import { spawn, execFileSync } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { appendFileSync, existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import http from "node:http";
-import net from "node:net";
+import { freePort } from "./lib/ports.mjs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+// The services and the CLI it starts use the development secret, which only NODE_ENV=development allows.
+process.env.NODE_ENV ??= "development";
 const SELF = fileURLToPath(import.meta.url);
 const MAIN_JS = path.join(ROOT, "agent-services/dist/main.js");
 const CLI_JS = path.join(ROOT, "agent-services/dist/cli/main.js");
@@ -84,18 +86,8 @@ const runDeadline = () => STARTED + TOTAL_TIMEOUT_MS - CLEANUP_RESERVE_MS;
 const phaseDeadline = () => Math.min(Date.now() + PHASE_TIMEOUT_MS, runDeadline());
 
 // ---------------------------------------------------------------------------------------------
-// Small helpers: ports, HTTP with keep-alive, percentiles.
+// Small helpers: HTTP with keep-alive, percentiles.
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 const httpAgent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
 

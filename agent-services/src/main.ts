@@ -5,7 +5,7 @@
 import { ConfigError, loadConfig } from "./config/config";
 import { checkPostgres, checkRedis } from "./store/preflight";
 import { ensureDatabase, migrate, ownerKnex } from "./store/database";
-import { startStack } from "./stack";
+import { DEV_SECRET_WARNING, startStack } from "./stack";
 import { signToken } from "./gateway/auth";
 
 const DEMO_TENANT_ID = "0d3e0000-0000-4000-8000-000000000001";
@@ -43,6 +43,7 @@ async function main(): Promise<void> {
     }
   }
 
+  if (config.jwtSecretIsDevDefault) console.error(`warning: ${DEV_SECRET_WARNING}`);
   const stack = await startStack(config);
   const roles = [config.roles.gateway && "gateway", config.roles.worker && "workers"].filter(Boolean).join(" + ");
   if (stack.url && config.roles.gateway) {

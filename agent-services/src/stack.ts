@@ -11,12 +11,14 @@ import { AgentRegistry } from "./protocol/registry";
 import { BUILTIN_AGENTS, loadAgentPlugins, type AgentModule } from "./agents";
 import type { CapabilityHandler } from "./queue/handler";
 import { createAppPool } from "./store/database";
+import { defaultQueuePrefix, readDeploymentId } from "./store/deployment";
 import { TaskQueues } from "./queue/queues";
 import { RedisEventBus } from "./tasks/event-bus";
 import { TaskService } from "./tasks/task-service";
 import { WorkerRuntime } from "./queue/worker-runtime";
 import { Reconciler } from "./queue/reconciler";
-import { createGateway } from "./gateway/app";
+import { createGateway, refusalAuditWriter } from "./gateway/app";
+import { RefusalAuditor } from "./gateway/refusal-audit";
 import { mountHealth } from "./ops/health";
 import { mountA2A } from "./gateway/a2a/routes";
 import { a2aPushBody } from "./protocol/a2a-mapping";
@@ -35,6 +37,9 @@ import { createEnrichLeadsHandler } from "./agents/data-engineer/enrich-leads";
 
 export interface Stack {
   config: Config;
+  /** The deployment's id (one per database) and the BullMQ prefix in use (QUEUE_PREFIX or derived from the id). */
+  deploymentId: string;
+  queuePrefix: string;
   pool: Pool;
   registry: AgentRegistry;
   service: TaskService;
@@ -59,6 +64,9 @@ export interface Stack {
   stop(graceMs?: number): Promise<void>;
 }
 
+export const DEV_SECRET_WARNING =
+  "A2A_JWT_SECRET is unset: tokens are checked against the public development secret, so anyone can sign them; set A2A_JWT_SECRET for anything but a local try-out";
+
 export function agentModules(config: Config): AgentModule[] {
   return [...BUILTIN_AGENTS, ...loadAgentPlugins(config.agentPlugins)];
 }
@@ -80,6 +88,7 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
   initTracing(config.tracing);
   // Every log line written inside a span carries its trace_id and span_id.
   const log = opts.log ?? pino({ level: config.logLevel, base: { service: "dealscale-a2a" }, mixin: traceMixin });
+  if (config.jwtSecretIsDevDefault) log.warn(DEV_SECRET_WARNING);
   const modules = agentModules(config);
   const registry = new AgentRegistry(modules.map((m) => m.card));
   const handlers = new Map<string, Record<string, CapabilityHandler>>(modules.map((m) => [m.card.agentId, m.handlers]));
@@ -113,28 +122,22 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
     }),
   });
   await syncRegistry(pool, modules);
+  const deploymentId = await readDeploymentId(pool);
+  const queuePrefix = config.queuePrefix ?? defaultQueuePrefix(deploymentId);
 
-  const queues = new TaskQueues(config.redisUrl, { prefix: config.queuePrefix, attempts: config.jobAttempts, backoffMs: config.jobBackoffMs });
+  const queues = new TaskQueues(config.redisUrl, { prefix: queuePrefix, deploymentId, attempts: config.jobAttempts, backoffMs: config.jobBackoffMs, history: config.queueHistory });
   const events = new RedisEventBus(config.redisUrl);
   const service = new TaskService(pool, registry, queues, events, log);
   const reconciler = new Reconciler(pool, queues, service, events, log, config.reconcileIntervalMs);
-
-  // Metrics: task hooks in every process; queue depth for the queues this process serves (all of
-  // them on a gateway); tenant balances only on gateways, so workers do not repeat that query.
-  const allAgentIds = () => registry.list().map((c) => c.agentId);
-  const metrics = createMetrics({
-    queues,
-    queueAgents: config.roles.gateway ? allAgentIds : () => config.workerAgents ?? allAgentIds(),
-    pool: config.roles.gateway ? pool : undefined,
-  });
-  service.observe(metrics.observer);
 
   // Webhooks and push notifications: every process enqueues a finished task's deliveries; the
   // delivery worker and the sweep (re-enqueues deliveries lost between commit and enqueue) run
   // with the worker role.
   const webhooks = new WebhookService(pool, registry, log, {
     redisUrl: config.redisUrl,
-    prefix: config.queuePrefix,
+    prefix: queuePrefix,
+    deploymentId,
+    history: config.queueHistory,
     policy: makeUrlPolicy({ allowPrivate: config.webhookAllowPrivate, allow: config.webhookAllowHosts }),
     attempts: config.webhookAttempts,
     backoffMs: config.webhookBackoffMs,
@@ -143,6 +146,17 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
     sweepIntervalMs: config.webhookSweepIntervalMs,
     sweepWindowMs: config.webhookSweepWindowMs,
   }, service);
+
+  // Metrics: task hooks in every process; queue depth for the queues this process serves (every
+  // queue on a gateway, its agents' and the webhooks queue on a worker); tenant balances only on
+  // gateways, so workers do not repeat that query.
+  const allAgentIds = () => registry.list().map((c) => c.agentId);
+  const ownedQueues = (agentIds: string[]) => [...agentIds.map((id) => queues.queue(id)), webhooks.queue.queue];
+  const metrics = createMetrics({
+    queues: () => ownedQueues(config.roles.gateway ? allAgentIds() : config.workerAgents ?? allAgentIds()),
+    pool: config.roles.gateway ? pool : undefined,
+  });
+  service.observe(metrics.observer);
   webhooks.setDeliveryOutcomeHook((outcome) => metrics.recordWebhookDelivery(outcome === "delivered" ? "delivered" : outcome === "retry" ? "retrying" : "failed"));
   service.observe(webhooks.observer());
   webhooks.setA2AFormatter(a2aPushBody);
@@ -151,7 +165,8 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
   let workers: WorkerRuntime | undefined;
   if (config.roles.worker) {
     workers = new WorkerRuntime(config.redisUrl, pool, registry, handlers, service, events, log, {
-      prefix: config.queuePrefix,
+      prefix: queuePrefix,
+      deploymentId,
       concurrency: config.workerConcurrency,
       lockMs: config.workerLockMs,
     });
@@ -172,12 +187,14 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
   let rateLimit: AgentRateLimiter | undefined;
   if (config.roles.gateway) {
     rateLimit = new AgentRateLimiter(config.redisUrl, {
-      keyPrefix: `dealscale-rl:${config.queuePrefix.replace(/[{}]/g, "")}`,
+      keyPrefix: `dealscale-rl:${queuePrefix.replace(/[{}]/g, "")}`,
       limitOf: (agentId) => registry.card(agentId)?.rateLimit,
       log,
     });
     await rateLimit.ready();
   }
+
+  const refusals = config.roles.gateway ? new RefusalAuditor(refusalAuditWriter(pool, service), config.refusalAudit, log) : undefined;
 
   let server: http.Server | undefined;
   let url: string | undefined;
@@ -196,6 +213,7 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
       rateLimit,
       webhooks,
       campaigns: { pool, unsubscribeKey: campaigns.unsubscribeKey, service },
+      refusals: refusals!,
       mountA2A: (a2a, authenticate) =>
         mountA2A(a2a, {
           pool,
@@ -211,7 +229,7 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
         }),
       mountOps: (ops) => {
         mountMetrics(ops, metrics, config.metricsToken);
-        mountQueueDashboard(ops, { queues, agentIds: allAgentIds(), operatorToken: config.operatorToken });
+        mountQueueDashboard(ops, { queues: ownedQueues(allAgentIds()), operatorToken: config.operatorToken });
       },
     }) : healthOnlyApp(pool, events, (ops) => mountMetrics(ops, metrics, config.metricsToken));
     server = createServer(app, config.tls);
@@ -230,6 +248,7 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
       server.closeAllConnections();
       await new Promise<void>((resolve) => server!.close(() => resolve()));
     }
+    await refusals?.close();
     await reconciler.stop();
     await campaigns.scheduler.stop();
     await siem?.stop();
@@ -242,7 +261,7 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
     metrics.close();
     await flushTracing();
   };
-  return { config, pool, registry, service, queues, events, reconciler, metrics, webhooks, workers, rateLimit, siem, campaigns, server, url, log, stop };
+  return { config, deploymentId, queuePrefix, pool, registry, service, queues, events, reconciler, metrics, webhooks, workers, rateLimit, siem, campaigns, server, url, log, stop };
 }
 
 function healthOnlyApp(pool: Pool, events: RedisEventBus, mountOps?: (app: express.Router) => void): express.Express {

@@ -80,3 +80,57 @@ test("a deleted row breaks the chain too", async () => {
   await t.owner.query("ALTER TABLE audit_logs ENABLE TRIGGER audit_logs_no_update");
   expect(await verifyAuditChain(t.owner, other)).toMatchObject({ ok: false, firstBadSeq: 2 });
 });
+
+describe("the chain head is anchored outside the chain (issue 10)", () => {
+  const asOwnerBypassingTriggers = async (sql: string, params: unknown[]) => {
+    await t.owner.query("ALTER TABLE audit_logs DISABLE TRIGGER audit_logs_no_update");
+    try {
+      await t.owner.query(sql, params);
+    } finally {
+      await t.owner.query("ALTER TABLE audit_logs ENABLE TRIGGER audit_logs_no_update");
+    }
+  };
+  const grant = (tenantId: string) => withTenant(t.owner, tenantId, (tx) => tx.query("INSERT INTO audit_logs (tenant_id, seq, event_type, prev_hash, hash) VALUES ($1, 0, 'credits_granted', '', '')", [tenantId]));
+
+  test("deleting the newest row, or the two newest, no longer verifies", async () => {
+    const other = await t.tenant(5);
+    for (let i = 0; i < 3; i++) await grant(other);
+    expect(await verifyAuditChain(t.owner, other)).toEqual({ ok: true, rows: 4 });
+    const head = await t.owner.query("SELECT seq, hash FROM audit_chain_heads WHERE chain = $1", [other]);
+    const last = await t.owner.query("SELECT seq, hash FROM audit_logs WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1", [other]);
+    expect(head.rows[0]).toEqual(last.rows[0]);
+
+    await asOwnerBypassingTriggers("DELETE FROM audit_logs WHERE tenant_id = $1 AND seq = 4", [other]);
+    expect(await verifyAuditChain(t.owner, other)).toMatchObject({ ok: false, rows: 3, firstBadSeq: 4, reason: expect.stringMatching(/newest rows were deleted/) });
+    await asOwnerBypassingTriggers("DELETE FROM audit_logs WHERE tenant_id = $1 AND seq >= 3", [other]);
+    expect(await verifyAuditChain(t.owner, other)).toMatchObject({ ok: false, rows: 2, firstBadSeq: 3 });
+  });
+
+  test("deleting a tenant's whole chain is caught too, and the CLI exits 1", async () => {
+    const other = await t.tenant(5);
+    await asOwnerBypassingTriggers("DELETE FROM audit_logs WHERE tenant_id = $1", [other]);
+    expect(await verifyAuditChain(t.owner, other)).toMatchObject({ ok: false, rows: 0, firstBadSeq: 1 });
+    const env = { ...process.env, DATABASE_URL: t.config.databaseUrl, A2A_JWT_SECRET: t.config.jwtSecret };
+    const bad = await run("node", [CLI, "audit:verify", "--tenant", other], { env }).then(() => null, (e: { code: number; stdout: string }) => e);
+    expect(bad?.code).toBe(1);
+    expect(JSON.parse(bad!.stdout)).toMatchObject({ ok: false, reason: expect.stringMatching(/anchored head is at seq 1/) });
+  });
+
+  test("the head cannot be moved back, deleted or truncated, even by the owner; the app role cannot write it", async () => {
+    const other = await t.tenant(5);
+    await grant(other);
+    await expect(t.owner.query("UPDATE audit_chain_heads SET seq = 1 WHERE chain = $1", [other])).rejects.toThrow(/only moves forward/);
+    await expect(t.owner.query("DELETE FROM audit_chain_heads WHERE chain = $1", [other])).rejects.toThrow(/only moves forward/);
+    await expect(t.owner.query("TRUNCATE audit_chain_heads")).rejects.toThrow(/only moves forward/);
+    await expect(withTenant(t.app, other, (tx) => tx.query("UPDATE audit_chain_heads SET seq = seq + 1"))).rejects.toThrow(/permission denied/);
+    // The app role reads its own tenant's head only.
+    expect(await withTenant(t.app, other, (tx) => tx.query("SELECT chain FROM audit_chain_heads"))).toEqual([{ chain: other }]);
+  });
+
+  test("the anonymous chain of refused requests has its head too", async () => {
+    await t.request("GET", "/agents", { token: "not-a-token" });
+    const head = await t.owner.query("SELECT seq FROM audit_chain_heads WHERE tenant_id IS NULL");
+    const last = await t.owner.query("SELECT max(seq) AS seq FROM audit_logs WHERE tenant_id IS NULL");
+    expect(head.rows[0].seq).toBe(last.rows[0].seq);
+  });
+});

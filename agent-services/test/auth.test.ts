@@ -6,7 +6,7 @@
  */
 import { createHmac, randomBytes } from "node:crypto";
 import jwt from "jsonwebtoken";
-import { startTestStack, type TestStack } from "./support/harness";
+import { eventually, startTestStack, type TestStack } from "./support/harness";
 import { signToken } from "../src/gateway/auth";
 import { tenantBalance } from "../src/tasks/tenants";
 
@@ -354,5 +354,66 @@ describe("a body naming another tenant than the token", () => {
     expect(res.status).toBe(202);
     const row = await t.owner.query("SELECT tenant_id FROM tasks WHERE id = $1", [res.body.taskId]);
     expect(row.rows).toEqual([{ tenant_id: tenant }]);
+  });
+});
+
+describe("a flood of refusals (issue 10): rate-limited per source address before it is audited, repeats aggregated", () => {
+  let s: TestStack;
+  beforeAll(async () => {
+    s = await startTestStack({ AUTH_REFUSALS_PER_SECOND: "2", AUTH_REFUSAL_BURST: "5", AUDIT_REFUSAL_WINDOW_MS: "400" });
+  });
+  afterAll(async () => s?.close());
+
+  const rowsOf = async (userAgent: string) =>
+    (await s.owner.query("SELECT tenant_id, ip, error, details FROM audit_logs WHERE user_agent = $1 ORDER BY seq", [userAgent])).rows;
+  /** What the audit says happened: a plain row is one refusal, an aggregate row its count. */
+  const counted = (rows: Array<{ details: any }>) => rows.reduce((n, r) => n + (r.details?.repeated ? r.details.count : 1), 0);
+
+  test("200 forged requests from one address: 5 answered 401, the rest 429 with Retry-After, a handful of audit rows that count all 200", async () => {
+    const userAgent = ua();
+    const forged = signToken("another-secret-0123456789abcdef0123456789abcdef", claims(), 600);
+    const answers = await Promise.all(
+      Array.from({ length: 200 }, () => s.request("GET", `/agents/${A}/tasks`, { headers: { "user-agent": userAgent, authorization: `Bearer ${forged}`, "x-forwarded-for": "203.0.113.7" } })),
+    );
+    const statuses = answers.map((a) => a.status);
+    expect(statuses.filter((x) => x === 401)).toHaveLength(5);
+    expect(statuses.filter((x) => x === 429)).toHaveLength(195);
+    const limited = answers.find((a) => a.status === 429)!;
+    expect(limited.body.error.code).toBe("rate_limited");
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+
+    // Another address is not held back by this one.
+    const other = await s.request("GET", "/agents", { headers: { "user-agent": userAgent, authorization: `Bearer ${forged}`, "x-forwarded-for": "198.51.100.9" } });
+    expect(other.status).toBe(401);
+
+    const rows = await eventually("the aggregate row", async () => {
+      const r = await rowsOf(userAgent);
+      return counted(r) === 201 ? r : undefined;
+    });
+    // One row as the first refusal came, then a row with a count per window the flood lasted.
+    const flood = rows.filter((r) => r.ip === "203.0.113.7");
+    expect(flood.length).toBeLessThanOrEqual(5);
+    expect(flood.every((r) => /invalid signature/.test(r.error) && r.tenant_id === null)).toBe(true);
+    const aggregates = flood.filter((r) => r.details?.repeated);
+    expect(aggregates.length).toBeGreaterThanOrEqual(1);
+    expect(aggregates[0].details).toMatchObject({ method: "GET", paths: [`/agents/${A}/tasks`], firstAt: expect.any(String), lastAt: expect.any(String) });
+    expect(counted(flood)).toBe(200);
+    expect(aggregates.reduce((n, r) => n + r.details.rateLimited, 0)).toBe(195);
+  });
+
+  test("403s for a missing scope are aggregated in the tenant's own chain", async () => {
+    const tenantId = await s.tenant(10);
+    const userAgent = ua();
+    const readOnly = s.token(tenantId, ["a2a:read"]);
+    const answers = await Promise.all(Array.from({ length: 30 }, () => s.request("POST", `/agents/${A}/tasks`, { headers: { "user-agent": userAgent, "x-forwarded-for": "203.0.113.8" }, token: readOnly, body: validBody })));
+    expect(answers.filter((a) => a.status === 403)).toHaveLength(5);
+    expect(answers.filter((a) => a.status === 429)).toHaveLength(25);
+    const rows = await eventually("the aggregate row", async () => {
+      const r = await rowsOf(userAgent);
+      return counted(r) === 30 ? r : undefined;
+    });
+    expect(rows.every((r) => r.tenant_id === tenantId)).toBe(true);
+    expect(rows.length).toBeLessThanOrEqual(5);
+    expect(await taskCount(tenantId)).toBe(0);
   });
 });

@@ -3,6 +3,7 @@
  * down), never a 500, and no refused request writes a task row.
  */
 import http from "node:http";
+import { gzipSync } from "node:zlib";
 import type { AddressInfo } from "node:net";
 import { randomUUID } from "node:crypto";
 import { Pool } from "pg";
@@ -25,7 +26,8 @@ import { agentModules, syncRegistry } from "../src/stack";
 import { TaskQueues } from "../src/queue/queues";
 import { RedisEventBus } from "../src/tasks/event-bus";
 import { TaskService } from "../src/tasks/task-service";
-import { createGateway } from "../src/gateway/app";
+import { createGateway, refusalAuditWriter } from "../src/gateway/app";
+import { RefusalAuditor } from "../src/gateway/refusal-audit";
 import { signToken } from "../src/gateway/auth";
 import { createTenant, tenantBalance } from "../src/tasks/tenants";
 
@@ -241,6 +243,85 @@ describe("body size", () => {
   });
 });
 
+describe("unreadable bodies on every face: 4xx, never 503 (issue 10)", () => {
+  const faces = [
+    { face: "REST", path: `/agents/${A}/tasks` },
+    { face: "JSON-RPC", path: `/agents/${A}/a2a/jsonrpc` },
+    { face: "HTTP+JSON", path: `/agents/${A}/a2a/rest/message:send` },
+  ];
+  const post = (path: string, body: Buffer | string, headers: Record<string, string>) =>
+    fetch(t.url + path, { method: "POST", headers: { authorization: `Bearer ${token}`, ...headers }, body });
+  const bomb = gzipSync(Buffer.from(`{"pad":"${"0".repeat(8 * 1024 * 1024)}"}`));
+
+  test.each(faces)("$face: a bad Content-Encoding, a gzip bomb, an unsupported charset and an unknown encoding", async ({ face, path }) => {
+    const cases: Array<[string, Buffer | string, Record<string, string>, number]> = [
+      ["not gzip at all", "{\"jsonrpc\":\"2.0\"}", { "content-type": "application/json", "content-encoding": "gzip" }, 400],
+      ["gzip bomb (8 MB inflated)", bomb, { "content-type": "application/json", "content-encoding": "gzip" }, 413],
+      ["charset", "{}", { "content-type": "application/json; charset=koi8-r" }, 415],
+      ["encoding", "{}", { "content-type": "application/json", "content-encoding": "br2" }, 415],
+    ];
+    for (const [what, body, headers, status] of cases) {
+      const before = await taskCount();
+      const res = await post(path, body, headers);
+      expect({ what, face, status: res.status }).toEqual({ what, face, status });
+      const json = (await res.json()) as any;
+      if (face === "JSON-RPC") expect(json.error.code).toBe(-32600);
+      expect(await taskCount()).toBe(before);
+    }
+  });
+
+  test("JSON-RPC: a body that is not JSON is a parse error (-32700) with 400", async () => {
+    const res = await post(`/agents/${A}/a2a/jsonrpc`, "{nope", { "content-type": "application/json" });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as any).error.code).toBe(-32700);
+  });
+});
+
+describe("A2A bodies with nulls and wrong types anywhere: a 4xx or a JSON-RPC error of the caller's, never an internal error (issue 10)", () => {
+  /** The body with each position in turn replaced by each of a few wrong values. */
+  function variants(obj: unknown): unknown[] {
+    const out: unknown[] = [];
+    const walk = (o: unknown, set: (v: unknown) => unknown) => {
+      for (const bad of [null, 1, "x", [], {}, true]) out.push(set(bad));
+      if (o && typeof o === "object") {
+        for (const k of Object.keys(o)) {
+          const child = (o as Record<string, unknown>)[k];
+          walk(child, (v) => set(Array.isArray(o) ? o.map((x, i) => (String(i) === k ? v : x)) : { ...(o as object), [k]: v }));
+        }
+      }
+    };
+    walk(obj, (v) => v);
+    return out;
+  }
+
+  test("SendMessage on both bindings", async () => {
+    const message = { messageId: "m1", role: "ROLE_USER", parts: [{ data: { n: 1 } }, { text: "hi" }], metadata: { skill: "noop" }, contextId: "c", referenceTaskIds: ["a"], extensions: ["x"] };
+    const params = { message, configuration: { returnImmediately: true, acceptedOutputModes: ["a"], historyLength: 1 }, metadata: { a: 1 }, tenant: "" };
+    const internal: string[] = [];
+    for (const v of variants(params)) {
+      for (const [path, body] of [["rest/message:send", v], ["jsonrpc", { jsonrpc: "2.0", id: 1, method: "SendMessage", params: v }]] as const) {
+        const res = await fetch(`${t.url}/agents/${A}/a2a/${path}`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "a2a-version": "1.0" }, body: JSON.stringify(body) });
+        const text = await res.text();
+        if (res.status >= 500 || /"code":-32603\b|"INTERNAL"/.test(text)) internal.push(`${path} ${res.status} ${JSON.stringify(v).slice(0, 160)} -> ${text.slice(0, 160)}`);
+      }
+    }
+    expect(internal).toEqual([]);
+  });
+
+  test("a null part or a non-string bytes field is a 400 (REST) and invalid params (-32602, JSON-RPC)", async () => {
+    const message = { messageId: "m2", role: "ROLE_USER", parts: [null], metadata: { skill: "noop" } };
+    const rest = await fetch(`${t.url}/agents/${A}/a2a/rest/message:send`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ message }) });
+    expect(rest.status).toBe(400);
+    const rpc = await fetch(`${t.url}/agents/${A}/a2a/jsonrpc`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 7, method: "SendMessage", params: { message } }) });
+    expect(((await rpc.json()) as any)).toMatchObject({ id: 7, error: { code: -32602, message: "message.parts[0] must be an object" } });
+    // A bytes field that is not base64 text is refused the same way.
+    const raw = { ...message, parts: [{ raw: true }] };
+    const rawRest = await fetch(`${t.url}/agents/${A}/a2a/rest/message:send`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ message: raw }) });
+    expect(rawRest.status).toBe(400);
+    expect(((await rawRest.json()) as any).error.message).toBe("message.parts[0].raw must be a string");
+  });
+});
+
 describe("state conflicts", () => {
   test("cancel of a completed task → 409 invalid_transition, nothing changes", async () => {
     const created = await create({ type: "noop", inputs: { n: 9 } });
@@ -293,9 +374,10 @@ async function serveGateway(pool: Pool, env: Record<string, string>): Promise<Ga
   const config = loadConfig(env);
   const log = pino({ level: "silent" });
   const registry = new AgentRegistry(agentModules(config).map((m) => m.card));
-  const queues = new TaskQueues(config.redisUrl, { prefix: config.queuePrefix, attempts: config.jobAttempts, backoffMs: config.jobBackoffMs });
+  const queues = new TaskQueues(config.redisUrl, { prefix: config.queuePrefix!, deploymentId: randomUUID(), attempts: config.jobAttempts, backoffMs: config.jobBackoffMs });
   const events = new RedisEventBus(config.redisUrl);
   const service = new TaskService(pool, registry, queues, events, log);
+  const refusals = new RefusalAuditor(refusalAuditWriter(pool, service), config.refusalAudit, log);
   const app = createGateway({
     pool,
     registry,
@@ -306,6 +388,7 @@ async function serveGateway(pool: Pool, env: Record<string, string>): Promise<Ga
     jwtIssuer: config.jwtIssuer,
     maxBodyBytes: config.maxBodyBytes,
     sseHeartbeatMs: config.sseHeartbeatMs,
+    refusals,
   });
   const server = http.createServer(app);
   await new Promise<void>((resolve, reject) => {
@@ -331,6 +414,7 @@ async function serveGateway(pool: Pool, env: Record<string, string>): Promise<Ga
       return { status: res.status, body, headers: res.headers };
     },
     async close() {
+      await refusals.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await queues.close();

@@ -7,10 +7,15 @@ import { execFile } from "node:child_process";
 import path from "node:path";
 import jwt from "jsonwebtoken";
 import type { Pool } from "pg";
-import { testEnv, testDatabaseUrl, createMigratedDatabase, dropDatabase } from "./support/harness";
+import { eventually, testEnv, testDatabaseUrl, createMigratedDatabase, dropDatabase } from "./support/harness";
 import type { Config } from "../src/config/config";
 import { createOwnerPool } from "../src/store/database";
 import { verifyBearer } from "../src/gateway/auth";
+import { postgresProblem } from "../src/store/preflight";
+import net from "node:net";
+import os from "node:os";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
 
 const ROOT = path.resolve(__dirname, "../..");
 const CLI = path.resolve(__dirname, "../dist/cli/main.js");
@@ -147,6 +152,62 @@ describe("tenant, token, credits and audit commands", () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toBe("");
     expect(lines(r.stderr)).toEqual(["error: tenant 0d3e0000-0000-4000-8000-00000000ffff not found"]);
+  });
+});
+
+describe("one exit-code table (issue 10)", () => {
+  let tenantId: string;
+  beforeAll(async () => {
+    tenantId = JSON.parse((await cli(["tenant:create", "--name", "Codes"])).stdout).tenantId;
+  });
+
+  test("--help documents the table and the known scopes", async () => {
+    const r = await cli(["--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/exit codes:\n  0  done[\s\S]*\n  1  runtime failure[\s\S]*\n  2  usage[\s\S]*\n  3  leads:import imported some rows/);
+    expect(r.stdout).toMatch(/scopes: a2a:call, a2a:read/);
+  });
+
+  test("token refuses an unknown scope (exit 2) and a tenant that does not exist (exit 1); it mints nothing", async () => {
+    const bogus = await cli(["token", "--tenant", tenantId, "--agent", "A", "--scopes", "a2a:call,bogus"]);
+    expect([bogus.code, bogus.stdout]).toEqual([2, ""]);
+    expect(bogus.stderr).toMatch(/^--scopes: unknown scope "bogus"; known: a2a:call, a2a:read/);
+    const ghost = await cli(["token", "--tenant", "0d3e0000-0000-4000-8000-00000000fffe", "--agent", "A"]);
+    expect([ghost.code, ghost.stdout]).toEqual([1, ""]);
+    expect(lines(ghost.stderr)).toEqual(["error: tenant 0d3e0000-0000-4000-8000-00000000fffe not found"]);
+  });
+
+  test.each([
+    [["--amount", "abc"], /--amount must be a number of credits/],
+    [["--amount", "-5"], /--amount must be more than zero, got "-5"/],
+    [["--amount=-5"], /--amount must be more than zero/],
+    [["--amount", "0"], /--amount must be more than zero/],
+    [["--amount", "1.0001"], /at most three decimals/],
+  ])("credits:grant %j is a usage error (exit 2) that says what is wrong", async (amount, message) => {
+    const r = await cli(["credits:grant", "--tenant", tenantId, ...amount]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(/ambiguous/);
+  });
+
+  test("tenant:create --credits that is not a number is a usage error too", async () => {
+    const r = await cli(["tenant:create", "--name", "X", "--credits", "lots"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--credits must be a number of credits/);
+  });
+
+  test("leads:import: a header-only CSV and an all-rejected CSV import nothing and exit 1 saying so", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "ds-cli-"));
+    const headerOnly = path.join(dir, "header.csv");
+    writeFileSync(headerOnly, "email,first_name\n");
+    const a = await cli(["leads:import", "--tenant", tenantId, "--file", headerOnly]);
+    expect(a.code).toBe(1);
+    expect(lines(a.stderr)).toEqual([`error: nothing imported: ${headerOnly} has a header but no data rows`]);
+    const allBad = path.join(dir, "bad.csv");
+    writeFileSync(allBad, "email,first_name,last_name\na@x.com,A\nb@x.com\n,,\n");
+    const b = await cli(["leads:import", "--tenant", tenantId, "--file", allBad]);
+    expect(b.code).toBe(1);
+    expect(lines(b.stderr).at(-1)).toMatch(/^error: nothing imported: all \d+ rows were rejected$/);
   });
 });
 
@@ -290,6 +351,67 @@ describe("the start command's preflight", () => {
     expect(out[0]).toMatch(/^PostgreSQL does not answer/);
     expect(out[1]).toMatch(/^Redis does not answer/);
     noStackTrace(r.stderr);
+  });
+
+  test("a role Postgres does not know → one line saying so and how to fix it, not 'does not answer' (issue 10)", async () => {
+    const url = new URL(env.DATABASE_URL);
+    url.username = "no_such_role_x";
+    const r = await start({ DATABASE_URL: url.toString() });
+    expect(r.code).toBe(1);
+    expect(lines(r.stderr)).toEqual([expect.stringMatching(/^PostgreSQL at 127\.0\.0\.1:5432 \(DATABASE_URL\) has no role "no_such_role_x": create it/)]);
+    expect(r.stderr).not.toMatch(/does not answer|docker compose/);
+  });
+
+  test("something that accepts connections but never answers → 'did not answer within 3 s', for each of them (issue 10)", async () => {
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", () => resolve()));
+    const port = (silent.address() as net.AddressInfo).port;
+    try {
+      const r = await start({ DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/x`, REDIS_URL: `redis://127.0.0.1:${port}` });
+      expect(r.code).toBe(1);
+      expect(r.ms).toBeLessThan(10_000);
+      expect(lines(r.stderr)).toEqual([
+        expect.stringMatching(new RegExp(`^PostgreSQL at 127\\.0\\.0\\.1:${port} \\(DATABASE_URL\\) did not answer within 3 s`)),
+        expect.stringMatching(new RegExp(`^Redis at 127\\.0\\.0\\.1:${port} \\(REDIS_URL\\) did not answer within 3 s`)),
+      ]);
+    } finally {
+      silent.close();
+    }
+  });
+
+  test("Redis on a port where nothing listens says so, not 'Connection is closed'; a refused password is a credentials problem (issue 10)", async () => {
+    const r = await start({ REDIS_URL: "redis://127.0.0.1:1" });
+    expect(r.stderr).toMatch(/^Redis does not answer at 127\.0\.0\.1:1 \(REDIS_URL\): nothing listens there/);
+    expect(r.stderr).not.toMatch(/Connection is closed/);
+    // A Redis of its own that requires a password.
+    const port = await new Promise<number>((resolve) => {
+      const probe = net.createServer().listen(0, "127.0.0.1", () => {
+        const p = (probe.address() as net.AddressInfo).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    const redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--requirepass", "the-right-one", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+    try {
+      await eventually("the password-protected Redis", async () => {
+        const sock = net.connect(port, "127.0.0.1");
+        return new Promise<boolean>((resolve) => sock.once("connect", () => (sock.destroy(), resolve(true))).once("error", () => resolve(false)));
+      });
+      const auth = await start({ REDIS_URL: `redis://:wrong-password@127.0.0.1:${port}` });
+      expect(auth.code).toBe(1);
+      expect(lines(auth.stderr)).toEqual([expect.stringMatching(new RegExp(`^Redis at 127\\.0\\.0\\.1:${port} \\(REDIS_URL\\) refused the credentials: .*fix the user and password in REDIS_URL`))]);
+    } finally {
+      redis.kill("SIGKILL");
+    }
+  });
+
+  test("the messages for a refused password and a refused pg_hba entry name the fix (issue 10)", () => {
+    expect(postgresProblem({ code: "28P01", message: 'password authentication failed for user "app"' }, "db:5432", "app")).toBe(
+      'PostgreSQL at db:5432 (DATABASE_URL) refused the password of user "app": fix the password in DATABASE_URL.',
+    );
+    expect(postgresProblem({ code: "28000", message: 'no pg_hba.conf entry for host "10.0.0.9", user "app", database "postgres", no encryption' }, "db:5432", "app")).toMatch(
+      /refused user "app" \(no pg_hba\.conf entry .*\): allow this client in pg_hba\.conf/,
+    );
+    expect(postgresProblem({ code: "ENOTFOUND", message: "getaddrinfo ENOTFOUND db" }, "db:5432", "app")).toMatch(/host name does not resolve/);
   });
 
   test("an invalid configuration → exit 2 naming the problem, before any connection is tried", async () => {

@@ -251,7 +251,8 @@ describe("importLeads", () => {
     const file = path.join(dir, "leads.csv");
     writeFileSync(file, IMPORT_CSV + '"frank@x.com,Frank,Fox\n');
     const r = await cli(["leads:import", "--tenant", tenant, "--file", file, "--map", "notes=attributes.comment"]);
-    expect(r.code).toBe(0);
+    // Some rows rejected: exit 3 (partial import), the summary after the rejected lines.
+    expect(r.code).toBe(3);
     expect(r.stdout.split("\n").filter(Boolean)).toHaveLength(1);
     const out = JSON.parse(r.stdout);
     expect(Object.keys(out)).toEqual(["imported", "leadIds"]);
@@ -260,7 +261,8 @@ describe("importLeads", () => {
     const errLines = r.stderr.split("\n").filter(Boolean);
     expect(errLines.slice(0, 3)).toEqual(EXPECTED_REJECTS.map((x) => `line ${x.line}: ${x.reason}`));
     expect(errLines[3]).toMatch(/^line 10: .*quote/i);
-    expect(errLines).toHaveLength(4);
+    expect(errLines[4]).toBe("imported 3 rows, rejected 4 (listed above)");
+    expect(errLines).toHaveLength(5);
   });
 
   test("the CLI streams a larger file in batches and keeps the order", async () => {

@@ -4,11 +4,11 @@
  * dashboards and rules naming only metrics the service exports).
  */
 import { execFileSync } from "node:child_process";
-import { readFileSync, readdirSync, statSync } from "node:fs";
+import { readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const yaml = require("js-yaml") as { safeLoad(s: string): any; safeLoadAll(s: string): any[] };
-import { startTestStack, type TestStack } from "./support/harness";
+const yaml = require("js-yaml") as { safeLoad(s: string): any; safeLoadAll(s: string): any[]; safeDump(o: unknown): string };
+import { eventually, startTestStack, type TestStack } from "./support/harness";
 import { tenantBalance } from "../src/tasks/tenants";
 import { DURATION_BUCKETS, QUEUE_STATES } from "../src/ops/metrics";
 import { queueName } from "../src/queue/queues";
@@ -217,6 +217,72 @@ describe("metrics and the queue dashboard", () => {
   });
 });
 
+describe("queue history (issue 10)", () => {
+  let t: TestStack;
+  let token: string;
+  const bearer = { authorization: `Bearer ${OPS_TOKEN}` };
+  const boardJobs = async (queue: string, status: string) => {
+    const res = await fetch(`${t.url}/ops/queues/api/queues?activeQueue=${encodeURIComponent(queue)}&status=${status}&page=1&jobsPerPage=50`, { headers: bearer });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as any;
+    return body.queues.find((q: any) => q.name === queue).jobs as any[];
+  };
+
+  beforeAll(async () => {
+    t = await startTestStack({ OPS_TOKEN, QUEUE_KEEP_COMPLETED_COUNT: "3", QUEUE_KEEP_FAILED_COUNT: "2" });
+    token = t.token(await t.tenant(5000));
+  });
+  afterAll(async () => t?.close());
+
+  test("a task that fails in its handler is a failed job with the task's error; completed ones stay as history, bounded by count", async () => {
+    const run = async (body: unknown, status: string) => {
+      const res = await t.request("POST", `/agents/${A}/tasks`, { token, body });
+      return (await t.waitForStatus(token, A, res.body.taskId, [status])).taskId as string;
+    };
+    const failed = await run({ type: "fail", inputs: {} }, "failed");
+    const bad = await run({ type: "badOutput", inputs: {} }, "failed");
+    const done: string[] = [];
+    for (let i = 0; i < 5; i++) done.push(await run({ type: "noop", inputs: { n: i } }, "completed"));
+
+    const q = t.stack.queues.queue(A);
+    const failedJob = await eventually("the failed job", async () => ((await q.getJob(failed))?.failedReason ? q.getJob(failed) : undefined));
+    expect(await failedJob!.getState()).toBe("failed");
+    expect(failedJob!.failedReason).toBe("failed: boom: the test capability failed on purpose");
+    expect((await q.getJob(bad))?.failedReason).toMatch(/^failed: invalid_output: outputs do not match the schema/);
+
+    // The newest three completed jobs are kept, with the task's end as their return value.
+    const kept = await eventually("the completed history", async () => {
+      const jobs = await q.getJobs(["completed"]);
+      return jobs.length === 3 ? jobs : undefined;
+    });
+    expect(kept.map((j) => j.id).sort()).toEqual(done.slice(2).sort());
+    expect(kept[0].returnvalue).toEqual({ status: "completed" });
+
+    const onBoard = await boardJobs(queueName(A), "failed");
+    expect(onBoard.map((j) => j.id).sort()).toEqual([failed, bad].sort());
+    expect(onBoard.find((j) => j.id === failed).failedReason).toMatch(/boom/);
+  });
+
+  test("the board and the queue metric show the webhooks queue; the board shows the task's own priority", async () => {
+    const res = await fetch(`${t.url}/ops/queues/api/queues`, { headers: bearer });
+    const names = ((await res.json()) as any).queues.map((q: any) => q.name);
+    expect(names).toEqual(expect.arrayContaining([...[A, ...BUILTIN].map(queueName), "webhooks"]));
+    const s = parseMetrics((await scrape(t)).text);
+    for (const state of QUEUE_STATES) expect(value(s, "dealscale_a2a_queue_jobs", { queue: "webhooks", state })).toEqual(expect.any(Number));
+
+    // A delayed probe job as the task service enqueues it (priority 8 becomes BullMQ's 3).
+    const q = t.stack.queues.queue("data-engineer");
+    const probe = await q.add("enrichLeads", { taskId: "priority-probe", tenantId: "x", agentId: "data-engineer", type: "enrichLeads" }, { ...t.stack.queues.jobOptions("priority-probe", 8), delay: 600_000 });
+    try {
+      expect(probe.opts.priority).toBe(3);
+      const [job] = await boardJobs(queueName("data-engineer"), "delayed");
+      expect(job).toMatchObject({ id: "priority-probe", priority: 8, opts: expect.objectContaining({ priority: 8 }) });
+    } finally {
+      await probe.remove();
+    }
+  });
+});
+
 describe("with METRICS_TOKEN and without OPS_TOKEN", () => {
   let t: TestStack;
   const METRICS_TOKEN = "metrics-token-0123456789abcdef";
@@ -248,7 +314,7 @@ describe("with METRICS_TOKEN and without OPS_TOKEN", () => {
   test("ops tokens are validated by the config loader", () => {
     expect(() => loadConfig({ METRICS_TOKEN: "short" })).toThrow(/METRICS_TOKEN must be at least 16/);
     expect(() => loadConfig({ OPS_TOKEN: "has a space in it 0123456789" })).toThrow(/OPS_TOKEN/);
-    expect(loadConfig({ METRICS_TOKEN: "" }).metricsToken).toBeUndefined();
+    expect(loadConfig({ NODE_ENV: "development", METRICS_TOKEN: "" }).metricsToken).toBeUndefined();
   });
 });
 
@@ -323,10 +389,102 @@ describe("deploy/", () => {
     }
   });
 
+  // promtool from PROMTOOL (.ci/run fetches Debian's) or the PATH. Debian's build has no
+  // Kubernetes service discovery, so the Kubernetes config is checked with its discovery block
+  // swapped for a static target, and its relabelling by applying it below.
+  const promtool = process.env.PROMTOOL || (() => {
+    try {
+      return execFileSync("sh", ["-c", "command -v promtool"], { encoding: "utf8" }).trim() || undefined;
+    } catch {
+      return undefined;
+    }
+  })();
+  const withPromtool = promtool ? test : test.skip;
+
+  withPromtool("promtool: both Prometheus configs, the rules, and the rules' unit tests pass (issue 10)", () => {
+    const check = (...args: string[]) => execFileSync(promtool!, args, { cwd: ROOT, encoding: "utf8", stdio: "pipe" });
+    expect(check("check", "config", "deploy/prometheus/prometheus.yml")).toMatch(/SUCCESS/);
+    const k8s = yaml.safeLoad(readFileSync(path.join(DEPLOY, "prometheus/prometheus-kubernetes.yml"), "utf8"));
+    for (const job of k8s.scrape_configs) {
+      expect(job.kubernetes_sd_configs).toEqual([{ role: "pod" }]);
+      delete job.kubernetes_sd_configs;
+      job.static_configs = [{ targets: ["10.0.0.1:8080"] }];
+    }
+    const copy = path.join(DEPLOY, "prometheus/.k8s-promtool-check.yml");
+    writeFileSync(copy, yaml.safeDump(k8s));
+    try {
+      expect(check("check", "config", path.relative(ROOT, copy))).toMatch(/SUCCESS/);
+    } finally {
+      unlinkSync(copy);
+    }
+    expect(check("test", "rules", "deploy/prometheus/alerts.test.yml")).toMatch(/SUCCESS/);
+  });
+
+  test("on Kubernetes the relabelling names each pod's job as the alerts expect; other pods are dropped (issue 10)", () => {
+    const k8s = yaml.safeLoad(readFileSync(path.join(DEPLOY, "prometheus/prometheus-kubernetes.yml"), "utf8"));
+    const rules = k8s.scrape_configs[0].relabel_configs as Array<{ source_labels?: string[]; regex?: string; replacement?: string; target_label?: string; action?: string; separator?: string }>;
+    /** Prometheus's relabelling for the actions used (keep, replace): anchored regex, $n in the replacement. */
+    const relabel = (labels: Record<string, string>): Record<string, string> | null => {
+      const out = { ...labels };
+      for (const r of rules) {
+        const value = (r.source_labels ?? []).map((l) => out[l] ?? "").join(r.separator ?? ";");
+        const m = new RegExp(`^(?:${r.regex ?? "(.*)"})$`).exec(value);
+        if ((r.action ?? "replace") === "keep") {
+          if (!m) return null;
+          continue;
+        }
+        if (m && r.target_label) out[r.target_label] = (r.replacement ?? "$1").replace(/\$(\d+)/g, (_, i) => m[Number(i)] ?? "");
+      }
+      return out;
+    };
+    const alerts = yaml.safeLoad(readFileSync(path.join(DEPLOY, "prometheus/alerts.yml"), "utf8"));
+    const down = alerts.groups.flatMap((g: any) => g.rules).find((r: any) => r.alert === "DealscaleA2AAgentDown");
+    const jobSelector = new RegExp(`^(?:${/job=~"([^"]+)"/.exec(down.expr)![1]})$`);
+    const podOf = (doc: any) => doc.spec.template.metadata;
+    const docs = ["gateway.yaml", "workers.yaml"].flatMap((f) => yaml.safeLoadAll(readFileSync(path.join(DEPLOY, "k8s", f), "utf8")).filter((d: any) => d?.kind === "Deployment"));
+    expect(docs).toHaveLength(5);
+    const jobs = docs.map((doc: any) => {
+      const meta = podOf(doc);
+      const sd: Record<string, string> = { __address__: "10.0.0.7", __meta_kubernetes_namespace: "ds", __meta_kubernetes_pod_name: doc.metadata.name };
+      for (const [k, v] of Object.entries(meta.labels as Record<string, string>)) sd[`__meta_kubernetes_pod_label_${k.replace(/[^a-zA-Z0-9_]/g, "_")}`] = v;
+      for (const [k, v] of Object.entries(meta.annotations as Record<string, string>)) sd[`__meta_kubernetes_pod_annotation_${k.replace(/[^a-zA-Z0-9_]/g, "_")}`] = v;
+      const target = relabel(sd)!;
+      expect(target).not.toBeNull();
+      expect(target.__address__).toBe("10.0.0.7:8080");
+      expect(target.__metrics_path__).toBe("/metrics");
+      expect(target.job).toMatch(jobSelector);
+      return target.job;
+    });
+    expect(jobs.sort()).toEqual(["dealscale-gateway", ...BUILTIN.map((a) => `dealscale-worker-${a}`)].sort());
+    expect(relabel({ __address__: "10.0.0.9", __meta_kubernetes_pod_label_app_kubernetes_io_name: "something-else", __meta_kubernetes_pod_annotation_prometheus_io_scrape: "true" })).toBeNull();
+  });
+
+  test("docker-compose.yml requires the operator's own JWT secret and database passwords (issue 10)", () => {
+    const text = readFileSync(path.join(ROOT, "docker-compose.yml"), "utf8");
+    for (const name of ["A2A_JWT_SECRET", "APP_DB_PASSWORD", "POSTGRES_PASSWORD"]) {
+      const uses = [...text.matchAll(new RegExp(`\\$\\{${name}([^}]*)\\}`, "g"))].map((m) => m[1]);
+      expect(uses.length).toBeGreaterThan(0);
+      for (const use of uses) expect(use).toMatch(/^:\?set /);
+    }
+    const compose = ["docker-compose", "docker compose"].find((c) => {
+      try {
+        execFileSync("sh", ["-c", `${c} version`], { stdio: "ignore" });
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    if (!compose) return;
+    const base = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp" };
+    expect(() => execFileSync("sh", ["-c", `${compose} config -q`], { cwd: ROOT, env: base, stdio: "pipe" })).toThrow(/set (A2A_JWT_SECRET|APP_DB_PASSWORD|POSTGRES_PASSWORD)/);
+    execFileSync("sh", ["-c", `${compose} config -q`], { cwd: ROOT, env: { ...base, A2A_JWT_SECRET: "a".repeat(64), APP_DB_PASSWORD: "b".repeat(32), POSTGRES_PASSWORD: "c".repeat(32) }, stdio: "pipe" });
+  });
+
   test("prometheus.yml scrapes the gateway and the four workers on :8080/metrics every 15 s", () => {
     const prom = yaml.safeLoad(readFileSync(path.join(DEPLOY, "prometheus/prometheus.yml"), "utf8"));
     expect(prom.global.scrape_interval).toBe("15s");
-    expect(prom.rule_files).toContain("/etc/prometheus/alerts.yml");
+    // Relative to the config file: the same path in the container and in a checkout (promtool).
+    expect(prom.rule_files).toEqual(["alerts.yml"]);
     const targets = prom.scrape_configs.filter((j: any) => j.job_name.startsWith("dealscale-"))
       .flatMap((j: any) => { expect(j.metrics_path).toBe("/metrics"); return j.static_configs.flatMap((c: any) => c.targets); });
     expect(targets.sort()).toEqual(["gateway:8080", ...BUILTIN.map((a) => `worker-${a}:8080`)].sort());

@@ -1,4 +1,9 @@
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { loadConfig, ConfigError } from "../src/config/config";
+import { isPublishedSecret } from "../src/config/public-secrets";
 import { creditsToMilli, milliToCredits } from "../src/protocol/credits";
 import { durationToMs, estimateCostMilli, checkCard, type AgentCard } from "../src/protocol/agent-card";
 import { allowedFrom, canTransition, isTerminal, TASK_STATES } from "../src/protocol/task-states";
@@ -6,8 +11,8 @@ import { AgentRegistry } from "../src/protocol/registry";
 import { BUILTIN_AGENTS } from "../src/agents";
 
 describe("config", () => {
-  test("defaults to the local stack", () => {
-    const c = loadConfig({});
+  test("defaults to the local stack (NODE_ENV=development)", () => {
+    const c = loadConfig({ NODE_ENV: "development" });
     expect(c).toMatchObject({ port: 8080, redisUrl: "redis://127.0.0.1:6379", roles: { gateway: true, worker: true }, maxBodyBytes: 1048576 });
     expect(c.databaseUrl).toBe("postgres://postgres@127.0.0.1:5432/dealscale");
   });
@@ -21,9 +26,76 @@ describe("config", () => {
       for (const name of ["PORT", "DATABASE_URL", "REDIS_URL", "A2A_JWT_SECRET", "DEALSCALE_ROLES"]) expect(m).toContain(name);
     }
   });
+  const own = { A2A_JWT_SECRET: "x".repeat(40), APP_DB_PASSWORD: randomBytes(12).toString("hex") };
   test("production refuses the development secret and a missing one", () => {
     expect(() => loadConfig({ NODE_ENV: "production" })).toThrow(/A2A_JWT_SECRET is required/);
-    expect(() => loadConfig({ NODE_ENV: "production", A2A_JWT_SECRET: "x".repeat(40) })).not.toThrow();
+    expect(() => loadConfig({ NODE_ENV: "production", ...own })).not.toThrow();
+  });
+});
+
+describe("secrets (issue 10)", () => {
+  // Made here, so that they appear nowhere in the repository.
+  const own = { A2A_JWT_SECRET: randomBytes(32).toString("hex"), APP_DB_PASSWORD: randomBytes(12).toString("hex") };
+  const problemsOf = (env: Record<string, string>): string[] => {
+    try {
+      loadConfig(env);
+      return [];
+    } catch (e) {
+      return (e as ConfigError).problems;
+    }
+  };
+
+  test.each([undefined, "", "staging", "prod", "production"])("NODE_ENV=%p without A2A_JWT_SECRET refuses to start, with one line that says how", (nodeEnv) => {
+    const problems = problemsOf({ ...(nodeEnv === undefined ? {} : { NODE_ENV: nodeEnv }), APP_DB_PASSWORD: own.APP_DB_PASSWORD });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^A2A_JWT_SECRET is required .*openssl rand -hex 32.*NODE_ENV=development or test/);
+  });
+
+  test.each(["development", "test"])("NODE_ENV=%s may use the development secret, and says it does", (nodeEnv) => {
+    const c = loadConfig({ NODE_ENV: nodeEnv });
+    expect(c.jwtSecretIsDevDefault).toBe(true);
+    expect(loadConfig({ NODE_ENV: nodeEnv, ...own }).jwtSecretIsDevDefault).toBe(false);
+  });
+
+  test("outside development and test, a published secret is refused: compose's old default, the k8s example, the dev and test secrets", () => {
+    for (const nodeEnv of ["production", "staging"]) {
+      for (const secret of ["change-me-in-production-0123456789abcdef", "CHANGE-ME-at-least-32-characters-long-secret", "dev-only-secret-change-me-0123456789abcdef", "test-secret-0123456789abcdef0123456789abcdef"]) {
+        expect(problemsOf({ NODE_ENV: nodeEnv, ...own, A2A_JWT_SECRET: secret })).toEqual([expect.stringMatching(/^A2A_JWT_SECRET is a value published in the DealScale repository/)]);
+      }
+      expect(problemsOf({ NODE_ENV: nodeEnv, ...own, APP_DB_PASSWORD: "dealscale_app" })).toEqual([expect.stringMatching(/^APP_DB_PASSWORD is a value published/)]);
+      expect(problemsOf({ NODE_ENV: nodeEnv, A2A_JWT_SECRET: own.A2A_JWT_SECRET })).toEqual([expect.stringMatching(/^APP_DB_PASSWORD is required/)]);
+      expect(problemsOf({ NODE_ENV: nodeEnv, ...own, OPS_TOKEN: "CHANGE-ME-operator-token" })).toEqual([expect.stringMatching(/^OPS_TOKEN is a value published/)]);
+      expect(problemsOf({ NODE_ENV: nodeEnv, ...own, DATABASE_URL: "postgres://postgres:postgres@db:5432/dealscale" })).toEqual([expect.stringMatching(/^DATABASE_URL carries a password published/)]);
+      expect(problemsOf({ NODE_ENV: nodeEnv, ...own, DATABASE_URL: `postgres://postgres:${own.APP_DB_PASSWORD}x@db:5432/dealscale` })).toEqual([]);
+    }
+  });
+
+  test("every secret-like value written in the repository is on the published list", () => {
+    const root = path.resolve(__dirname, "../..");
+    const files = execFileSync("git", ["ls-files"], { cwd: root, encoding: "utf8" }).split("\n").filter((f) => f && !/package-lock\.json$|\.csv$|\.png$|\.svg$/.test(f));
+    // Assignments of the service's secrets in any syntax the repository uses: env files, YAML,
+    // compose defaults (${VAR:-value}), JS/TS objects, Kubernetes secret keys.
+    const names = "A2A_JWT_SECRET|APP_DB_PASSWORD|OPS_TOKEN|METRICS_TOKEN|a2a-jwt-secret|app-db-password|ops-token|metrics-token|DEV_SECRET";
+    const patterns = (code: boolean) => [
+      // In code only quoted literals are values; elsewhere (YAML, env, Markdown) anything after the `:` or `=`.
+      code
+        ? new RegExp(`(?:${names})["']?\\s*[:=]\\s*["'\`]([^"'\`\\s]{6,})["'\`]`, "g")
+        : new RegExp(`(?:${names})["']?\\s*[:=]\\s*["']?([^-"'\\s,}$()][^"'\\s,}$()]{5,})`, "g"),
+      new RegExp(`\\$\\{(?:${names}):-([^}]+)\\}`, "g"),
+    ];
+    const found = new Map<string, string>();
+    for (const file of files) {
+      let text: string;
+      try {
+        text = readFileSync(path.join(root, file), "utf8");
+      } catch {
+        continue;
+      }
+      for (const re of patterns(/\.(ts|js|mjs|cjs)$/.test(file))) for (const m of text.matchAll(re)) found.set(m[1], file);
+    }
+    expect(found.size).toBeGreaterThan(3);
+    const missing = [...found].filter(([value]) => !isPublishedSecret(value)).map(([value, file]) => `${value} (${file})`);
+    expect(missing).toEqual([]);
   });
 });
 

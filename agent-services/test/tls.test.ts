@@ -74,7 +74,7 @@ test("the API works over HTTPS", async () => {
 });
 
 describe("configuration", () => {
-  const base = { A2A_JWT_SECRET: "test-secret-0123456789abcdef0123456789abcdef" };
+  const base = { NODE_ENV: "test", A2A_JWT_SECRET: "test-secret-0123456789abcdef0123456789abcdef" };
   const problems = (env: Record<string, string>) => {
     try {
       loadConfig({ ...base, ...env });

@@ -171,7 +171,7 @@ describe("signatures", () => {
 });
 
 describe("webhook configuration", () => {
-  const base = { DATABASE_URL: "postgres://x@127.0.0.1/db" };
+  const base = { NODE_ENV: "test", DATABASE_URL: "postgres://x@127.0.0.1/db" };
   test("defaults: private addresses refused, 8 attempts", () => {
     const c = loadConfig(base);
     expect(c).toMatchObject({ webhookAllowPrivate: false, webhookAllowHosts: [], webhookAttempts: 8, webhookTimeoutMs: 10_000 });

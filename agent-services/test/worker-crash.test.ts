@@ -75,3 +75,30 @@ test("a worker killed with SIGKILL mid-task: the job runs again elsewhere, compl
   expect(completedEvents.rows[0].n).toBe(1);
   expect(await tenantBalance(t.owner, tenant)).toBe(9);
 });
+
+test("Postgres drops every connection of a worker mid-transaction: the process survives and the task still completes (issue 10)", async () => {
+  const tenant = await t.tenant(10);
+  const token = t.token(tenant);
+  const worker = await startWorker();
+  let exited: number | null | undefined;
+  worker.once("exit", (code) => (exited = code));
+  const res = await t.request("POST", `/agents/${A}/tasks`, { token, body: { type: "holdTx", inputs: { ms: 1500 } } });
+  const taskId = res.body.taskId;
+
+  // The handler's transaction is open and idle on a checked-out client: cut it, and every other
+  // connection of the app role, as a failover or `pg_ctl stop -m immediate` would.
+  const dbName = new URL(t.config.databaseUrl).pathname.slice(1);
+  const idleInTx = () => t.owner.query("SELECT pid FROM pg_stat_activity WHERE datname = $1 AND usename = $2 AND state = 'idle in transaction'", [dbName, t.config.appDbRole]);
+  for (let i = 0; i < 200 && (await idleInTx()).rowCount === 0; i++) await sleep(25);
+  const killed = await t.owner.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND usename = $2", [dbName, t.config.appDbRole]);
+  expect(killed.rowCount).toBeGreaterThan(0);
+
+  await sleep(1000);
+  expect(exited).toBeUndefined();
+  expect(worker.exitCode).toBeNull();
+  const done = await t.waitForStatus(token, A, taskId, ["completed", "failed"], 30_000);
+  expect(done.status).toBe("completed");
+  const next = await t.request("POST", `/agents/${A}/tasks`, { token, body: { type: "noop", inputs: {} } });
+  expect((await t.waitForStatus(token, A, next.body.taskId, ["completed", "failed"])).status).toBe("completed");
+  worker.kill("SIGKILL");
+});

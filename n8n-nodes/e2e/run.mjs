@@ -283,7 +283,7 @@ async function main() {
     writeFileSync(file, csv.join("\n") + "\n");
     const { stdout } = await run(process.execPath, [path.join(ROOT, "agent-services/dist/cli/main.js"), "leads:import", "--tenant", DEMO_TENANT_ID, "--file", file], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH, DATABASE_URL: gateway.env.DATABASE_URL, A2A_JWT_SECRET: gateway.env.A2A_JWT_SECRET },
+      env: { PATH: process.env.PATH, NODE_ENV: gateway.env.NODE_ENV, DATABASE_URL: gateway.env.DATABASE_URL, A2A_JWT_SECRET: gateway.env.A2A_JWT_SECRET },
     });
     check(JSON.parse(stdout).imported === 9600, "9,600 leads imported with the operator CLI (10,000 with the demo leads)");
     const { rows } = await pool.query("SELECT id FROM leads WHERE tenant_id = $1 ORDER BY created_at, id", [DEMO_TENANT_ID]);

@@ -103,7 +103,7 @@ describe('editor: registry options and input fields', () => {
 			host.loadOptionsContext({ agentId: AGENT }, credential),
 		);
 		expect(capabilities.map((c) => c.value)).toEqual(
-			['badOutput', 'echo', 'fail', 'flaky', 'noop', 'slow', 'tight', 'unimplemented'],
+			['badOutput', 'echo', 'fail', 'flaky', 'holdTx', 'noop', 'slow', 'tight', 'unimplemented'],
 		);
 		expect(capabilities.find((c) => c.value === 'echo')).toMatchObject({ name: 'echo', description: 'test capability echo' });
 		// No agent chosen yet: nothing to offer, and no request.

@@ -7,12 +7,17 @@ import { ConfigError, loadConfig, type Config } from "../config/config";
 import { createOwnerPool, ensureDatabase, migrate } from "../store/database";
 import { checkPostgres } from "../store/preflight";
 import { isUuid } from "../store/tenant-tx";
-import { signToken } from "../gateway/auth";
+import { SCOPES, signToken } from "../gateway/auth";
 import { createTenant, grantCredits, tenantBalance } from "../tasks/tenants";
+import { creditsToMilli } from "../protocol/credits";
 import { verifyAuditChain } from "../tasks/audit";
 import { existsSync, statSync } from "node:fs";
 import { ImportSetupError, parseMappingArgs } from "../agents/data-engineer/domain/csv-import";
 import { importLeadsFromFile } from "../agents/data-engineer/import-cli";
+
+const KNOWN_SCOPES: string[] = Object.values(SCOPES);
+
+export const EXIT = { ok: 0, failure: 1, usage: 2, partialImport: 3 } as const;
 
 const HELP = `usage: npm run -s cli -- <command> [options]
 
@@ -29,7 +34,18 @@ commands:
                                                field map automatically, others become attributes); prints
                                                {"imported": N, "leadIds": [...]}, rejected rows on stderr
 
-environment: DATABASE_URL, A2A_JWT_SECRET (see README)`;
+scopes: ${KNOWN_SCOPES.join(", ")}
+amounts and credits: decimal credits with up to three decimals (--amount=-5 reads as a value)
+
+exit codes:
+  0  done (leads:import: every data row imported)
+  1  runtime failure: the database is down, a tenant does not exist, an audit chain is broken,
+     leads:import imported nothing (no data rows, or every row rejected)
+  2  usage: an unknown command or option, a missing or malformed argument, an invalid
+     configuration (environment)
+  3  leads:import imported some rows and rejected others (listed on stderr)
+
+environment: DATABASE_URL, A2A_JWT_SECRET, NODE_ENV (see README)`;
 
 class UsageError extends Error {}
 
@@ -37,6 +53,36 @@ function need(values: Record<string, unknown>, name: string): string {
   const v = values[name];
   if (typeof v !== "string" || v === "") throw new UsageError(`--${name} is required`);
   return v;
+}
+
+/** Credits as the ledger keeps them: a decimal with up to three places, positive unless `allowZero`. */
+function creditsArg(values: Record<string, unknown>, name: string, allowZero: boolean): string {
+  const raw = need(values, name);
+  let milli: bigint;
+  try {
+    milli = creditsToMilli(raw);
+  } catch {
+    throw new UsageError(`--${name} must be a number of credits with at most three decimals, got "${raw}"`);
+  }
+  if (milli < 0n || (!allowZero && milli === 0n)) throw new UsageError(`--${name} must be ${allowZero ? "zero or more" : "more than zero"}, got "${raw}"`);
+  return raw;
+}
+
+/**
+ * parseArgs reads `--amount -5` as an option named 5; a value that is a negative number is glued
+ * to its option instead, so the command can say what is wrong with it.
+ */
+function glueNegativeValues(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (/^--[a-z]+$/.test(args[i]) && i + 1 < args.length && /^-\d/.test(args[i + 1])) {
+      out.push(`${args[i]}=${args[i + 1]}`);
+      i++;
+    } else {
+      out.push(args[i]);
+    }
+  }
+  return out;
 }
 
 function tenantArg(values: Record<string, unknown>): string {
@@ -63,7 +109,7 @@ export async function run(argv: string[]): Promise<number> {
     return command ? 0 : 2;
   }
   const { values } = parseArgs({
-    args: rest,
+    args: glueNegativeValues(rest),
     options: {
       name: { type: "string" },
       credits: { type: "string" },
@@ -90,7 +136,8 @@ export async function run(argv: string[]): Promise<number> {
     }
     case "tenant:create": {
       const name = need(values, "name");
-      const result = await withOwnerPool(config, (pool) => createTenant(pool, name, values.credits ?? "0"));
+      const credits = values.credits === undefined ? "0" : creditsArg(values, "credits", true);
+      const result = await withOwnerPool(config, (pool) => createTenant(pool, name, credits));
       console.log(JSON.stringify({ tenantId: result.tenantId, credits: result.credits }));
       return 0;
     }
@@ -100,12 +147,16 @@ export async function run(argv: string[]): Promise<number> {
       const ttl = Number(values.ttl ?? 3600);
       if (!Number.isInteger(ttl) || ttl <= 0) throw new UsageError("--ttl must be a positive number of seconds");
       const scopes = (values.scopes ?? "a2a:call,a2a:read").split(/[,\s]+/).filter(Boolean);
+      const unknown = scopes.filter((x) => !KNOWN_SCOPES.includes(x));
+      if (!scopes.length || unknown.length) throw new UsageError(`--scopes: unknown scope ${unknown.map((x) => `"${x}"`).join(", ") || "(none given)"}; known: ${KNOWN_SCOPES.join(", ")}`);
+      // A token for a tenant that does not exist would be refused on every call.
+      if ((await withOwnerPool(config, (pool) => tenantBalance(pool, tenantId))) === null) throw new Error(`tenant ${tenantId} not found`);
       console.log(signToken(config.jwtSecret, { agentId, tenantId, scopes }, ttl, config.jwtIssuer));
       return 0;
     }
     case "credits:grant": {
       const tenantId = tenantArg(values);
-      const amount = need(values, "amount");
+      const amount = creditsArg(values, "amount", false);
       console.log(JSON.stringify(await withOwnerPool(config, (pool) => grantCredits(pool, tenantId, amount))));
       return 0;
     }
@@ -132,12 +183,21 @@ export async function run(argv: string[]): Promise<number> {
       } catch (e) {
         throw e instanceof ImportSetupError ? new UsageError(e.message) : e;
       }
+      let result: { imported: number; rejected: number };
       try {
-        await withOwnerPool(config, (pool) => importLeadsFromFile(pool, tenantId, file, mapping, { stdout: process.stdout, stderr: process.stderr }));
+        result = await withOwnerPool(config, (pool) => importLeadsFromFile(pool, tenantId, file, mapping, { stdout: process.stdout, stderr: process.stderr }));
       } catch (e) {
         throw e instanceof ImportSetupError ? new UsageError(e.message) : e;
       }
-      return 0;
+      if (result.imported === 0) {
+        console.error(result.rejected ? `error: nothing imported: all ${result.rejected} rows were rejected` : `error: nothing imported: ${file} has a header but no data rows`);
+        return EXIT.failure;
+      }
+      if (result.rejected) {
+        console.error(`imported ${result.imported} rows, rejected ${result.rejected} (listed above)`);
+        return EXIT.partialImport;
+      }
+      return EXIT.ok;
     }
     default:
       throw new UsageError(`unknown command "${command}"`);
@@ -152,7 +212,7 @@ if (require.main === module) {
       if (e instanceof UsageError || parseError) console.error(`${(e as Error).message}\n\n${HELP}`);
       else if (e instanceof ConfigError) console.error(e.message);
       else console.error(`error: ${(e as Error).message}`);
-      process.exit(e instanceof UsageError || parseError ? 2 : 1);
+      process.exit(e instanceof UsageError || parseError || e instanceof ConfigError ? EXIT.usage : EXIT.failure);
     },
   );
 }

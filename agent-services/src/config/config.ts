@@ -5,6 +5,7 @@
 import fs from "node:fs";
 import tls from "node:tls";
 import ipaddr from "ipaddr.js";
+import { isPublishedSecret } from "./public-secrets";
 
 export interface Config {
   port: number;
@@ -15,13 +16,18 @@ export interface Config {
   appDbPassword: string;
   redisUrl: string;
   jwtSecret: string;
+  /** A2A_JWT_SECRET was unset and the public development secret is in use (NODE_ENV=development or test only). */
+  jwtSecretIsDevDefault: boolean;
   jwtIssuer: string | undefined;
   operatorToken: string | undefined;
   /** METRICS_TOKEN: when set, GET /metrics needs `Authorization: Bearer <token>`. */
   metricsToken: string | undefined;
   workerConcurrency: number;
-  /** BullMQ key prefix; braces make it a Redis Cluster hash tag. */
-  queuePrefix: string;
+  /**
+   * QUEUE_PREFIX: the BullMQ key prefix (braces make it a Redis Cluster hash tag). Unset, each
+   * deployment derives its own from the id stored in its database (store/deployment.ts).
+   */
+  queuePrefix: string | undefined;
   /** Run gateway and workers in one process (npm start) or only one of them. */
   roles: { gateway: boolean; worker: boolean };
   /** Agents whose queues this process works; all four by default. */
@@ -38,6 +44,13 @@ export interface Config {
   reconcileIntervalMs: number;
   jobAttempts: number;
   jobBackoffMs: number;
+  /**
+   * How much finished-job history the queues keep for the dashboard, per queue: completed jobs for
+   * QUEUE_KEEP_COMPLETED_SECONDS (1 day) up to QUEUE_KEEP_COMPLETED_COUNT (1,000), failed ones for
+   * QUEUE_KEEP_FAILED_SECONDS (7 days) up to QUEUE_KEEP_FAILED_COUNT (10,000). The task rows in
+   * Postgres are the record; this is only what the board shows.
+   */
+  queueHistory: QueueHistory;
   logLevel: string;
   /** TLS_CERT_FILE + TLS_KEY_FILE (+ TLS_CA_FILE): the gateway serves HTTPS itself, TLS 1.3 only. */
   tls: { certFile: string; keyFile: string; caFile?: string } | undefined;
@@ -57,12 +70,22 @@ export interface Config {
   webhookSweepIntervalMs: number;
   /** How far back the sweep looks after a (re)start. */
   webhookSweepWindowMs: number;
+  /**
+   * Refused authentication (401, a missing scope): AUTH_REFUSALS_PER_SECOND and AUTH_REFUSAL_BURST per
+   * source address before it gets 429; identical refusals within AUDIT_REFUSAL_WINDOW_MS share one audit row.
+   */
+  refusalAudit: { perSecond: number; burst: number; windowMs: number };
   /** Enrichment providers of DataEngineer.enrichLeads (APOLLO_*, CLEARBIT_*, ZOOMINFO_*, ENRICH_*); built into the handler by stack.ts. */
   enrichment: EnrichmentConfig;
   /** CampaignOrchestrator: SMTP defaults (SMTP_URL, SMTP_FROM) and the due-campaign sweep; see campaignsFromEnv. */
   campaigns: CampaignConfig;
   /** WorkflowAutomation: engine base URLs and credentials (N8N_*, KESTRA_*, WORKFLOW_*); see workflowsFromEnv. */
   workflows: WorkflowConfig;
+}
+
+export interface QueueHistory {
+  completed: { age: number; count: number };
+  failed: { age: number; count: number };
 }
 
 export class ConfigError extends Error {
@@ -95,11 +118,34 @@ export function loadConfig(env: Env = process.env): Config {
   };
 
   const production = env.NODE_ENV === "production";
-  const jwtSecret = env.A2A_JWT_SECRET || (production ? "" : DEV_SECRET);
-  if (!jwtSecret) problems.push("A2A_JWT_SECRET is required when NODE_ENV=production");
-  else if (jwtSecret.length < 32) problems.push("A2A_JWT_SECRET must be at least 32 characters");
-  if (production && jwtSecret === DEV_SECRET) {
-    problems.push("A2A_JWT_SECRET must not be the development default when NODE_ENV=production");
+  // Only a machine that says it is a developer's (or a test run) may use the published development
+  // secret; anything else (production, staging, NODE_ENV forgotten) needs a secret of its own.
+  const devOrTest = env.NODE_ENV === "development" || env.NODE_ENV === "test";
+  const jwtSecretIsDevDefault = !env.A2A_JWT_SECRET && devOrTest;
+  const jwtSecret = env.A2A_JWT_SECRET || (devOrTest ? DEV_SECRET : "");
+  if (!jwtSecret) {
+    problems.push(
+      `A2A_JWT_SECRET is required (NODE_ENV is ${env.NODE_ENV ? `"${env.NODE_ENV}"` : "unset"}): set one of your own, e.g. \`openssl rand -hex 32\`; the built-in development secret works only with NODE_ENV=development or test (npm run dev)`,
+    );
+  } else if (jwtSecret.length < 32) {
+    problems.push("A2A_JWT_SECRET must be at least 32 characters");
+  } else if (!devOrTest && isPublishedSecret(jwtSecret)) {
+    problems.push("A2A_JWT_SECRET is a value published in the DealScale repository (a default, an example or a test secret): anyone could sign tokens; set one of your own, e.g. `openssl rand -hex 32`");
+  }
+  // The database passwords: the app role's built-in default is public too, and so is any password
+  // a copied example puts in DATABASE_URL.
+  const ownerPassword = (() => {
+    try {
+      return decodeURIComponent(new URL(env.DATABASE_URL ?? "").password);
+    } catch {
+      return "";
+    }
+  })();
+  if (!devOrTest && ownerPassword && isPublishedSecret(ownerPassword)) {
+    problems.push("DATABASE_URL carries a password published in the DealScale repository: set the database owner's password of your own");
+  }
+  if (!devOrTest && (!env.APP_DB_PASSWORD || isPublishedSecret(env.APP_DB_PASSWORD))) {
+    problems.push(`APP_DB_PASSWORD ${env.APP_DB_PASSWORD ? "is a value published in the DealScale repository" : "is required outside NODE_ENV=development or test"}: set the application role's password of your own`);
   }
 
   const roleNames = (env.DEALSCALE_ROLES || "gateway,worker").split(",").map((s) => s.trim());
@@ -114,6 +160,7 @@ export function loadConfig(env: Env = process.env): Config {
     const raw = env[name];
     if (raw === undefined || raw === "") return undefined;
     if (raw.length < 16 || !/^[\x21-\x7e]+$/.test(raw)) problems.push(`${name} must be at least 16 printable characters without spaces`);
+    else if (!devOrTest && isPublishedSecret(raw)) problems.push(`${name} is a value published in the DealScale repository: set one of your own`);
     return raw;
   };
 
@@ -181,11 +228,12 @@ export function loadConfig(env: Env = process.env): Config {
     appDbPassword: env.APP_DB_PASSWORD || "dealscale_app",
     redisUrl: url("REDIS_URL", "redis://127.0.0.1:6379", ["redis:", "rediss:"]),
     jwtSecret,
+    jwtSecretIsDevDefault,
     jwtIssuer: env.A2A_JWT_ISSUER || undefined,
     operatorToken: opsSecret("OPS_TOKEN"),
     metricsToken: opsSecret("METRICS_TOKEN"),
     workerConcurrency: int("WORKER_CONCURRENCY", 64, 1, 1000),
-    queuePrefix: env.QUEUE_PREFIX || "{dealscale}",
+    queuePrefix: env.QUEUE_PREFIX || undefined,
     roles: { gateway: roleNames.includes("gateway"), worker: roleNames.includes("worker") },
     workerAgents: env.WORKER_AGENTS ? env.WORKER_AGENTS.split(",").map((s) => s.trim()).filter(Boolean) : undefined,
     agentPlugins: (env.AGENT_PLUGINS || "").split(",").map((s) => s.trim()).filter(Boolean),
@@ -197,6 +245,10 @@ export function loadConfig(env: Env = process.env): Config {
     reconcileIntervalMs: int("RECONCILE_INTERVAL_MS", 10_000, 100, 3_600_000),
     jobAttempts: int("JOB_ATTEMPTS", 3, 1, 50),
     jobBackoffMs: int("JOB_BACKOFF_MS", 1_000, 10, 600_000),
+    queueHistory: {
+      completed: { age: int("QUEUE_KEEP_COMPLETED_SECONDS", 86_400, 0, 90 * 86_400), count: int("QUEUE_KEEP_COMPLETED_COUNT", 1_000, 0, 1_000_000) },
+      failed: { age: int("QUEUE_KEEP_FAILED_SECONDS", 7 * 86_400, 0, 90 * 86_400), count: int("QUEUE_KEEP_FAILED_COUNT", 10_000, 0, 1_000_000) },
+    },
     logLevel: env.LOG_LEVEL || "info",
     tls: tlsCertFile && tlsKeyFile ? { certFile: tlsCertFile, keyFile: tlsKeyFile, ...(tlsCaFile ? { caFile: tlsCaFile } : {}) } : undefined,
     auditSiem: siemUrl
@@ -211,6 +263,11 @@ export function loadConfig(env: Env = process.env): Config {
     webhookConcurrency: int("WEBHOOK_CONCURRENCY", 16, 1, 1000),
     webhookSweepIntervalMs: int("WEBHOOK_SWEEP_INTERVAL_MS", 30_000, 100, 3_600_000),
     webhookSweepWindowMs: int("WEBHOOK_SWEEP_WINDOW_MS", 3_600_000, 1_000, 7 * 24 * 3_600_000),
+    refusalAudit: {
+      perSecond: int("AUTH_REFUSALS_PER_SECOND", 5, 1, 100_000),
+      burst: int("AUTH_REFUSAL_BURST", 20, 1, 1_000_000),
+      windowMs: int("AUDIT_REFUSAL_WINDOW_MS", 10_000, 100, 3_600_000),
+    },
     enrichment: enrichmentFromEnv(env, problems),
     campaigns: campaignsFromEnv(env, problems),
     workflows: workflowsFromEnv(env, problems),

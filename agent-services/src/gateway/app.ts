@@ -9,8 +9,10 @@ import type { AgentRegistry } from "../protocol/registry";
 import type { TaskService, Caller } from "../tasks/task-service";
 import type { RedisEventBus } from "../tasks/event-bus";
 import { appendAnonymousAudit } from "../tasks/audit";
-import { ServiceError, isConnectionError } from "../tasks/errors";
+import { ServiceError } from "../tasks/errors";
 import { AuthError, SCOPES, requireScope, verifyBearer } from "./auth";
+import { toHttpError } from "./http-errors";
+import type { RefusalAuditor, RefusalWriter } from "./refusal-audit";
 import { streamTask } from "./sse";
 import { mountHealth } from "../ops/health";
 import { ATTR, SpanKind, extractContext, withSpan } from "../ops/tracing";
@@ -39,6 +41,8 @@ export interface GatewayDeps {
   webhooks?: WebhookService;
   /** Campaign routes: the public unsubscribe link and the bounce report endpoint (CampaignOrchestrator). */
   campaigns?: CampaignRouteDeps;
+  /** Audits refused authentication, rate-limited per source address and aggregated. */
+  refusals: RefusalAuditor;
 }
 
 type Handler = (req: Request, res: Response, caller: Caller) => Promise<void>;
@@ -141,57 +145,57 @@ export function createGateway(deps: GatewayDeps): express.Express {
   return app;
 }
 
-interface ErrorBody {
-  error: { code: string; message: string; details?: Record<string, unknown> };
-}
-
 /**
- * Verifies the bearer token and the scopes a route needs; refusals are audited (401s in the
- * anonymous chain, a missing scope in the caller's tenant chain) and thrown as AuthError.
+ * Verifies the bearer token and the scopes a route needs. Refusals go through the refusal auditor
+ * (401s in the anonymous chain, a missing scope in the caller's tenant chain), which answers a
+ * source over its refusal rate with 429 before anything is written; thrown as AuthError otherwise.
  */
-export function authenticator(deps: Pick<GatewayDeps, "pool" | "service" | "log" | "jwtSecret" | "jwtIssuer">) {
+export function authenticator(deps: Pick<GatewayDeps, "refusals" | "jwtSecret" | "jwtIssuer">) {
   return async (req: Request, scopes: string[]): Promise<Caller> => {
     const agentId = typeof req.params.agentId === "string" ? req.params.agentId : "";
+    let caller: Caller | undefined;
     try {
       const claims = verifyBearer(req.header("authorization"), deps.jwtSecret, deps.jwtIssuer);
-      const caller: Caller = { tenantId: claims.tenantId, agentId: claims.agentId, scopes: claims.scopes, ip: req.ip ?? null, userAgent: req.header("user-agent") ?? null };
-      try {
-        requireScope(claims, ...scopes);
-      } catch (e) {
-        await deps.service.auditRefusal(caller, agentId, "unauthorized_access", (e as Error).message, { method: req.method, path: req.path });
-        throw e;
-      }
+      caller = { tenantId: claims.tenantId, agentId: claims.agentId, scopes: claims.scopes, ip: req.ip ?? null, userAgent: req.header("user-agent") ?? null };
+      requireScope(claims, ...scopes);
       return caller;
     } catch (e) {
-      if (e instanceof AuthError && e.status === 401) {
-        await appendAnonymousAudit(deps.pool, {
-          eventType: "unauthorized_access",
-          callingAgent: e.claimed?.agentId ?? null,
-          targetAgent: agentId || null,
-          ip: req.ip ?? null,
-          userAgent: req.header("user-agent") ?? null,
-          error: e.message,
-          details: { method: req.method, path: req.path, claimedTenant: e.claimed?.tenantId ?? null },
-        }).catch((err) => deps.log.warn({ err: (err as Error).message }, "could not audit an unauthorized request"));
+      if (!(e instanceof AuthError)) throw e;
+      const retryAfterSeconds = await deps.refusals.refuse({
+        chain: e.status === 403 && caller ? caller.tenantId : ANONYMOUS_CHAIN,
+        ip: req.ip ?? null,
+        userAgent: req.header("user-agent") ?? null,
+        reason: e.message,
+        callingAgent: caller?.agentId ?? e.claimed?.agentId ?? null,
+        claimedTenant: e.claimed?.tenantId ?? null,
+        targetAgent: agentId || null,
+        method: req.method,
+        path: req.path,
+      });
+      if (retryAfterSeconds !== undefined) {
+        throw new ServiceError(429, "rate_limited", "too many refused requests from this address; retry later", { retryAfterSeconds });
       }
       throw e;
     }
   };
 }
 
-export type Authenticate = ReturnType<typeof authenticator>;
+const ANONYMOUS_CHAIN = "anonymous";
 
-export function toHttpError(err: unknown): { status: number; body: ErrorBody } {
-  if (err instanceof ServiceError) return { status: err.status, body: { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } } };
-  if (err instanceof AuthError) return { status: err.status, body: { error: { code: err.status === 401 ? "unauthorized" : "forbidden", message: err.message } } };
-  const e = err as { type?: string; status?: number; message?: string; limit?: number };
-  if (e?.type === "entity.too.large") return { status: 413, body: { error: { code: "payload_too_large", message: `request body is larger than ${e.limit} bytes` } } };
-  if (e?.type === "entity.parse.failed") return { status: 400, body: { error: { code: "malformed_json", message: `request body is not valid JSON: ${e.message}` } } };
-  if (e?.type === "encoding.unsupported" || e?.type === "charset.unsupported") return { status: 415, body: { error: { code: "unsupported_encoding", message: e.message ?? "unsupported encoding" } } };
-  if (typeof e?.status === "number" && e.status >= 400 && e.status < 500) return { status: e.status, body: { error: { code: "bad_request", message: e.message ?? "bad request" } } };
-  if (isConnectionError(err)) return { status: 503, body: { error: { code: "dependency_unavailable", message: "a backing service (Postgres or Redis) is unavailable; retry shortly" } } };
-  return { status: 500, body: { error: { code: "internal", message: "internal error" } } };
+/** Where the refusal auditor writes: the NULL-tenant chain, or the tenant's through the task service. */
+export function refusalAuditWriter(pool: Pool, service: TaskService): RefusalWriter {
+  return async (r, repeated) => {
+    const details = { method: r.method, path: r.path, ...(repeated ? { repeated: true, ...repeated } : {}) };
+    if (r.chain === ANONYMOUS_CHAIN) {
+      await appendAnonymousAudit(pool, { eventType: "unauthorized_access", callingAgent: r.callingAgent, targetAgent: r.targetAgent, ip: r.ip, userAgent: r.userAgent, error: r.reason, details: { ...details, claimedTenant: r.claimedTenant } });
+    } else {
+      const caller: Caller = { tenantId: r.chain, agentId: r.callingAgent ?? "", scopes: [], ip: r.ip, userAgent: r.userAgent };
+      await service.auditRefusal(caller, r.targetAgent ?? "", "unauthorized_access", r.reason, details);
+    }
+  };
 }
+
+export type Authenticate = ReturnType<typeof authenticator>;
 
 function summary(card: ReturnType<AgentRegistry["list"]>[number]) {
   return {

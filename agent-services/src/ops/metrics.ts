@@ -14,12 +14,12 @@ import type { Pool } from "pg";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { TaskObserver } from "../tasks/task-service";
 import type { TaskRow } from "../tasks/task-store";
-import { queueName, type TaskQueues } from "../queue/queues";
+import type { Queue } from "bullmq";
 import { withTimeout } from "../lib/with-timeout";
 import { bearerToken, tokenMatches } from "./queue-dashboard";
 
 /** BullMQ job states reported per queue (BullMQ counts prioritized jobs apart from waiting ones). */
-export const QUEUE_STATES = ["waiting", "active", "delayed", "failed", "prioritized"] as const;
+export const QUEUE_STATES = ["waiting", "active", "delayed", "failed", "prioritized", "completed"] as const;
 
 /**
  * Seconds, 10 ms to 15 min and on to an hour (end-to-end latency includes queue wait, which can
@@ -34,10 +34,8 @@ export type WebhookOutcome = (typeof WEBHOOK_OUTCOMES)[number];
 const TERMINAL = new Set(["completed", "failed", "cancelled", "timeout"]);
 
 export interface MetricsOptions {
-  /** Queues to report depth for, read on scrape; none when omitted. */
-  queues?: TaskQueues;
-  /** Agent ids whose queues are reported (called on every scrape). */
-  queueAgents?: () => string[];
+  /** The queues whose depth is reported, read on every scrape: the agent queues and the webhooks queue. */
+  queues?: () => Queue[];
   /** App-role pool for the tenant balance gauge; the gauge is collected only when given. */
   pool?: Pool;
   /** At most this many tenants (lowest balances first) on the tenant credits gauge. */
@@ -102,20 +100,19 @@ export class Metrics {
     });
 
     const collectErrors = this.collectErrors;
-    if (opts.queues && opts.queueAgents) {
+    if (opts.queues) {
       const queues = opts.queues;
-      const agents = opts.queueAgents;
       new Gauge({
         name: "dealscale_a2a_queue_jobs",
-        help: "BullMQ jobs per agent queue and state (waiting, active, delayed, failed, prioritized), read on scrape.",
+        help: "BullMQ jobs per queue (agent-<id>, webhooks) and state (waiting, active, delayed, failed, prioritized, and the completed ones kept as history), read on scrape.",
         labelNames: ["queue", "state"],
         registers,
         async collect() {
           this.reset();
-          await Promise.all(agents().map(async (agentId) => {
+          await Promise.all(queues().map(async (queue) => {
             try {
-              const counts = await withTimeout(queues.queue(agentId).getJobCounts(...QUEUE_STATES), timeoutMs, "queue job counts");
-              for (const state of QUEUE_STATES) this.set({ queue: queueName(agentId), state }, counts[state] ?? 0);
+              const counts = await withTimeout(queue.getJobCounts(...QUEUE_STATES), timeoutMs, "queue job counts");
+              for (const state of QUEUE_STATES) this.set({ queue: queue.name, state }, counts[state] ?? 0);
             } catch {
               collectErrors.inc({ collector: "queue_jobs" });
             }

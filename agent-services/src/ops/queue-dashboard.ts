@@ -11,7 +11,8 @@ import { createBullBoard } from "@bull-board/api";
 import type { IServerAdapter } from "@bull-board/api/dist/types";
 import { BullMQAdapter } from "@bull-board/api/bullMQAdapter";
 import { ExpressAdapter } from "@bull-board/express";
-import type { TaskQueues } from "../queue/queues";
+import type { Job, Queue } from "bullmq";
+import { taskPriority } from "../queue/queues";
 
 export const DASHBOARD_PATH = "/ops/queues";
 export const LOGIN_PATH = "/ops/login";
@@ -19,9 +20,8 @@ export const SESSION_COOKIE = "ds_ops_session";
 const SESSION_SECONDS = 8 * 3600;
 
 export interface QueueDashboardOptions {
-  queues: TaskQueues;
-  /** Agents whose queues the dashboard shows. */
-  agentIds: string[];
+  /** Every queue the service owns: the agent queues and the webhooks queue. */
+  queues: Queue[];
   /** OPS_TOKEN; without it the dashboard is not mounted and its paths answer 404. */
   operatorToken?: string;
 }
@@ -67,6 +67,32 @@ function cookie(req: Request, name: string): string | undefined {
   return undefined;
 }
 
+/**
+ * The board shows a job's BullMQ priority, which runs the other way from a task's (BullMQ runs 1
+ * first, a task's 10 is the most urgent): this adapter shows the task's.
+ */
+class TaskPriorityAdapter extends BullMQAdapter {
+  override async getJob(id: string) {
+    const job = await super.getJob(id);
+    return job ? withTaskPriority(job as Job) : job;
+  }
+
+  override async getJobs(...args: Parameters<BullMQAdapter["getJobs"]>) {
+    return (await super.getJobs(...args)).map((job) => withTaskPriority(job as Job));
+  }
+}
+
+function withTaskPriority<J extends Job>(job: J): J {
+  if (!job.opts?.priority) return job;
+  const toJSON = job.toJSON.bind(job);
+  return Object.assign(Object.create(job), {
+    toJSON: () => {
+      const json = toJSON();
+      return { ...json, priority: taskPriority(json.priority), opts: { ...json.opts, priority: taskPriority(json.opts.priority ?? 0) } };
+    },
+  });
+}
+
 const unauthorized = (res: Response, message: string) => {
   res.set("WWW-Authenticate", 'Bearer realm="dealscale-a2a-ops"');
   res.status(401).json({ error: { code: "unauthorized", message } });
@@ -84,7 +110,7 @@ export function mountQueueDashboard(app: Router, opts: QueueDashboardOptions): v
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(DASHBOARD_PATH);
   createBullBoard({
-    queues: opts.agentIds.map((id) => new BullMQAdapter(opts.queues.queue(id), { readOnlyMode: true, allowRetries: false })),
+    queues: opts.queues.map((q) => new TaskPriorityAdapter(q, { readOnlyMode: true, allowRetries: false })),
     // @bull-board/express pins its own patch release of @bull-board/api; the adapter interface is
     // the same, only the private members of the two copies' classes make the types differ.
     serverAdapter: serverAdapter as unknown as IServerAdapter,

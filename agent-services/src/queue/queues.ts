@@ -6,6 +6,7 @@ import { Queue, type JobsOptions } from "bullmq";
 import Redis from "ioredis";
 import { withTimeout } from "../lib/with-timeout";
 import { traceCarrier } from "../ops/tracing";
+import type { QueueHistory } from "../config/config";
 
 export const queueName = (agentId: string) => `agent-${agentId}`;
 
@@ -16,10 +17,16 @@ export interface TaskJobData {
   type: string;
   /** W3C trace context (traceparent, tracestate) of the request that created the task: the run span's parent. */
   trace?: Record<string, string>;
+  /** The deployment that owns the task (store/deployment.ts); absent on jobs of older versions. */
+  deploymentId?: string;
 }
 
 export interface QueueSettings {
   prefix: string;
+  /** Finished jobs kept for the dashboard (age in seconds and count, per queue). */
+  history: QueueHistory;
+  /** Stamped on every job, so a worker of another deployment sharing the prefix leaves it alone. */
+  deploymentId: string;
   attempts: number;
   backoffMs: number;
 }
@@ -29,6 +36,8 @@ const REDIS_TIMEOUT_MS = 2000;
 
 /** Priority 10 is the most urgent; BullMQ runs lower numbers first. */
 export const bullPriority = (priority: number) => 11 - priority;
+/** The task's priority back from a job's BullMQ priority (its inverse). */
+export const taskPriority = (bull: number) => 11 - bull;
 
 export class TaskQueues {
   private readonly queues = new Map<string, Queue<TaskJobData>>();
@@ -57,14 +66,14 @@ export class TaskQueues {
       attempts: this.settings.attempts,
       backoff: { type: "exponential", delay: this.settings.backoffMs },
       priority: bullPriority(priority),
-      removeOnComplete: true,
-      removeOnFail: { age: 7 * 24 * 3600 },
+      removeOnComplete: this.settings.history.completed,
+      removeOnFail: this.settings.history.failed,
     };
   }
 
   async enqueue(data: TaskJobData, priority: number): Promise<void> {
     const trace = data.trace ?? traceCarrier();
-    if (trace) data = { ...data, trace };
+    data = { ...data, deploymentId: this.settings.deploymentId, ...(trace ? { trace } : {}) };
     await withTimeout(this.queue(data.agentId).add(data.type, data, this.jobOptions(data.taskId, priority)), REDIS_TIMEOUT_MS, "enqueue");
   }
 

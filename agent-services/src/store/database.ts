@@ -16,6 +16,7 @@ export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
   const admin = new URL(databaseUrl);
   admin.pathname = "/postgres";
   const client = new Client({ connectionString: admin.toString() });
+  client.on("error", () => undefined);
   await client.connect();
   try {
     const { rowCount } = await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [name]);
@@ -45,6 +46,7 @@ export function ownerKnex(config: Config) {
 export async function migrate(config: Config): Promise<string[]> {
   // Concurrent starters wait on one advisory lock; knex's own lock table would make the loser fail.
   const lock = new Client({ connectionString: config.databaseUrl });
+  lock.on("error", () => undefined);
   await lock.connect();
   const knex = ownerKnex(config);
   try {
@@ -66,14 +68,23 @@ export function appDatabaseUrl(config: Config): string {
 }
 
 export function createAppPool(config: Config, max = 20): Pool {
-  const pool = new Pool({ connectionString: appDatabaseUrl(config), max, idleTimeoutMillis: 30_000 });
-  // An idle client losing its connection must not crash the process; the next query reports it.
-  pool.on("error", () => undefined);
-  return pool;
+  return survivingPool(new Pool({ connectionString: appDatabaseUrl(config), max, idleTimeoutMillis: 30_000 }));
 }
 
 export function createOwnerPool(config: Config, max = 4): Pool {
-  const pool = new Pool({ connectionString: config.databaseUrl, max });
+  return survivingPool(new Pool({ connectionString: config.databaseUrl, max }));
+}
+
+/**
+ * A lost connection must never crash the process. pg-pool listens for errors only on idle clients;
+ * a checked-out client whose server goes away (a failover, `pg_ctl stop -m immediate`) emits
+ * `error` with no listener, which Node turns into an uncaught exception. The query in flight, or
+ * the next one, still fails and the transaction helper discards that client.
+ */
+function survivingPool(pool: Pool): Pool {
   pool.on("error", () => undefined);
+  pool.on("connect", (client) => {
+    client.on("error", () => undefined);
+  });
   return pool;
 }

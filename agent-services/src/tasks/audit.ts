@@ -1,6 +1,7 @@
 /**
  * The append-only, hash-chained audit log. The database computes each row's chain hash (trigger
- * audit_chain) and refuses UPDATE and DELETE; this module writes rows and verifies chains.
+ * audit_chain), anchors each chain's head in audit_chain_heads and refuses UPDATE and DELETE; this
+ * module writes rows and verifies chains.
  */
 import type { Pool } from "pg";
 import type { TenantTx } from "../store/tenant-tx";
@@ -73,13 +74,24 @@ export interface VerifyResult {
   reason?: string;
 }
 
-/** Recomputes the tenant's chain row by row in the database, with the same digest the trigger used. */
+/**
+ * Recomputes the tenant's chain row by row in the database, with the same digest the trigger used,
+ * then holds its end against the head anchored in audit_chain_heads: rows deleted from the end of
+ * the chain leave no gap, but leave the head pointing past it.
+ */
 export async function verifyAuditChain(pool: Pool, tenantId: string): Promise<VerifyResult> {
   return withTenant(pool, tenantId, async (tx) => {
+    // The head first: rows appended while this runs lie past it and are left for the next check.
+    const head = await tx.one<{ seq: string; hash: string }>("SELECT seq, hash FROM audit_chain_heads WHERE chain = $1", [tenantId]);
+    if (!head) {
+      const any = await tx.one("SELECT 1 FROM audit_logs WHERE tenant_id = $1 LIMIT 1", [tenantId]);
+      return any ? { ok: false, rows: 0, firstBadSeq: 1, reason: "the chain has rows but no anchored head: audit_chain_heads was tampered with" } : { ok: true, rows: 0 };
+    }
+    const headSeq = Number(head.seq);
     const rows = await tx.query<{ seq: string; prev_hash: string; hash: string; recomputed: string }>(
       `SELECT seq, prev_hash, hash, audit_row_digest(prev_hash, a) AS recomputed
-       FROM audit_logs a WHERE tenant_id = $1 ORDER BY seq`,
-      [tenantId],
+       FROM audit_logs a WHERE tenant_id = $1 AND seq <= $2 ORDER BY seq`,
+      [tenantId, headSeq],
     );
     let prev = "0".repeat(64);
     let expectedSeq = 1;
@@ -91,6 +103,15 @@ export async function verifyAuditChain(pool: Pool, tenantId: string): Promise<Ve
       prev = r.hash;
       expectedSeq++;
     }
+    if (rows.length < headSeq) {
+      return {
+        ok: false,
+        rows: rows.length,
+        firstBadSeq: rows.length + 1,
+        reason: `the chain ends at seq ${rows.length} but its anchored head is at seq ${headSeq}: the newest rows were deleted`,
+      };
+    }
+    if (head.hash !== prev) return { ok: false, rows: rows.length, firstBadSeq: rows.length, reason: "the newest row's hash differs from the anchored head" };
     return { ok: true, rows: rows.length };
   });
 }

@@ -308,6 +308,11 @@ export class TaskService {
     return r?.row ?? null;
   }
 
+  /** Whether this database has the task (whatever its state): tells a job of ours from a stranger's. */
+  async exists(tenantId: string, taskId: string): Promise<boolean> {
+    return withTenant(this.pool, tenantId, async (tx) => !!(await tx.one("SELECT 1 FROM tasks WHERE id = $1", [taskId])));
+  }
+
   async progress(tenantId: string, taskId: string, percent: number, message: string | null): Promise<void> {
     const event = await withTenant(this.pool, tenantId, (tx) => store.recordProgress(tx, taskId, percent, message), { asyncCommit: true });
     if (event) this.events.publish(event).catch(() => undefined);

@@ -15,6 +15,8 @@ import { withTimeout } from "../lib/with-timeout";
 import { isTerminal } from "../protocol/task-states";
 import { toView, type TaskRow } from "../tasks/task-store";
 import { postWebhook } from "./http-post";
+import type { QueueHistory } from "../config/config";
+import { ForeignJobs } from "../queue/ownership";
 import { UrlPolicyError, type Resolver, type UrlPolicy } from "./url-policy";
 import { A2A_TOKEN_HEADER, DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, deliveryId, signatureHeader } from "./signing";
 import * as store from "./webhook-store";
@@ -27,10 +29,14 @@ export interface WebhookJobData {
   taskId: string;
   kind: store.TargetKind;
   targetId: string | null;
+  /** The deployment that enqueued it (queue/ownership.ts). */
+  deploymentId?: string;
 }
 
 export interface DeliverySettings {
   prefix: string;
+  history: QueueHistory;
+  deploymentId: string;
   attempts: number;
   backoffMs: number;
   timeoutMs: number;
@@ -59,7 +65,7 @@ export class WebhookQueue {
   private readonly connection: Redis;
   readonly queue: Queue<WebhookJobData>;
 
-  constructor(redisUrl: string, private readonly settings: Pick<DeliverySettings, "prefix" | "attempts" | "backoffMs">) {
+  constructor(redisUrl: string, private readonly settings: Pick<DeliverySettings, "prefix" | "deploymentId" | "attempts" | "backoffMs" | "history">) {
     // Fail fast like the task queues: a lost enqueue is picked up by the sweep.
     this.connection = new Redis(redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
     this.connection.on("error", () => undefined);
@@ -72,9 +78,10 @@ export class WebhookQueue {
       jobId: jobIdOf(data),
       attempts: this.settings.attempts,
       backoff: { type: "exponential", delay: this.settings.backoffMs, jitter: 0.2 },
-      // Bounded: the recorded outcome in webhook_deliveries, not Redis, is what stops a second send.
-      removeOnComplete: { age: 3600, count: 10_000 },
-      removeOnFail: { age: 7 * 24 * 3600, count: 50_000 },
+      // Bounded history for the dashboard: the recorded outcome in webhook_deliveries, not Redis, is
+      // what stops a second send.
+      removeOnComplete: this.settings.history.completed,
+      removeOnFail: this.settings.history.failed,
     };
   }
 
@@ -82,7 +89,7 @@ export class WebhookQueue {
   async add(jobs: WebhookJobData[]): Promise<void> {
     if (!jobs.length) return;
     await withTimeout(
-      this.queue.addBulk(jobs.map((data) => ({ name: data.kind, data, opts: this.jobOptions(data) }))),
+      this.queue.addBulk(jobs.map((data) => ({ name: data.kind, data: { ...data, deploymentId: this.settings.deploymentId }, opts: this.jobOptions(data) }))),
       REDIS_TIMEOUT_MS * 2,
       "enqueue webhook deliveries",
     );
@@ -106,6 +113,7 @@ interface Loaded {
 export class WebhookDeliverer {
   private worker: Worker<WebhookJobData> | undefined;
   private connection: Redis | undefined;
+  private foreign: ForeignJobs | undefined;
   private readonly aborts = new Set<AbortController>();
   formatter: A2AFormatter | undefined;
   onOutcome: DeliveryOutcomeHook | undefined;
@@ -121,13 +129,19 @@ export class WebhookDeliverer {
     this.connection = new Redis(this.redisUrl, { maxRetriesPerRequest: null });
     this.connection.on("error", () => undefined);
     const lockMs = Math.max(30_000, this.settings.timeoutMs * 3);
-    this.worker = new Worker<WebhookJobData>(WEBHOOK_QUEUE, (job) => this.process(job), {
+    const foreign = new ForeignJobs(this.settings.deploymentId, this.log);
+    this.foreign = foreign;
+    const worker: Worker<WebhookJobData> = new Worker<WebhookJobData>(WEBHOOK_QUEUE, async (job, token) => {
+      if (foreign.isForeign(job.data)) await foreign.leave(job, token, worker, "stamped by another deployment");
+      return this.process(job);
+    }, {
       connection: this.connection,
       prefix: this.settings.prefix,
       concurrency: this.settings.concurrency,
       lockDuration: lockMs,
       stalledInterval: lockMs,
     });
+    this.worker = worker;
     this.worker.on("error", (err) => this.log.warn({ err: err.message }, "webhook worker error"));
   }
 
@@ -138,6 +152,7 @@ export class WebhookDeliverer {
     await Promise.race([closing, new Promise<void>((r) => setTimeout(r, graceMs).unref())]);
     for (const c of this.aborts) c.abort();
     await closing;
+    this.foreign?.close();
     this.connection?.disconnect();
   }
 

@@ -4,6 +4,7 @@
  * deliveries lost between a commit and its enqueue. Wired by stack.ts.
  */
 import type { Pool } from "pg";
+import type { QueueHistory } from "../config/config";
 import type { Logger as Pino } from "pino";
 import type { AgentRegistry } from "../protocol/registry";
 import { withTenant } from "../store/tenant-tx";
@@ -20,6 +21,8 @@ import { WebhookSweeper } from "./sweeper";
 export interface WebhookSettings {
   redisUrl: string;
   prefix: string;
+  history: QueueHistory;
+  deploymentId: string;
   policy: UrlPolicy;
   attempts: number;
   backoffMs: number;

@@ -23,6 +23,7 @@ export function testDatabaseUrl(): string {
 
 export function testEnv(databaseUrl: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
+    NODE_ENV: "test",
     DATABASE_URL: databaseUrl,
     REDIS_URL: process.env.REDIS_URL || "redis://127.0.0.1:6379",
     A2A_JWT_SECRET: "test-secret-0123456789abcdef0123456789abcdef",
@@ -34,6 +35,8 @@ export function testEnv(databaseUrl: string, extra: Record<string, string> = {})
     RECONCILE_INTERVAL_MS: "500",
     JOB_BACKOFF_MS: "50",
     LOG_LEVEL: "silent",
+    // Every test request comes from 127.0.0.1: the refusal rate per address is tested on its own.
+    AUTH_REFUSAL_BURST: "100000",
     ...extra,
   };
 }

@@ -93,6 +93,8 @@ export async function startGateway({ databaseUrl, smtpPort, workDir, extraEnv = 
     DATABASE_URL: databaseUrl,
     REDIS_URL: process.env.REDIS_URL || "redis://127.0.0.1:6379",
     A2A_JWT_SECRET: randomBytes(32).toString("hex"),
+    // A test stack: the app role keeps its development password.
+    NODE_ENV: "test",
     PORT: "0",
     HOST: "127.0.0.1",
     SEED_DEMO: "true",
@@ -148,7 +150,7 @@ async function dropQueueKeys(redisUrl, prefix) {
 export async function mintToken(gatewayEnv, tenantId, agentId, ttlSeconds = 6 * 3600) {
   const { stdout } = await run(process.execPath, [CLI_JS, "token", "--tenant", tenantId, "--agent", agentId, "--ttl", String(ttlSeconds)], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH, DATABASE_URL: gatewayEnv.DATABASE_URL, A2A_JWT_SECRET: gatewayEnv.A2A_JWT_SECRET },
+    env: { PATH: process.env.PATH, NODE_ENV: gatewayEnv.NODE_ENV, DATABASE_URL: gatewayEnv.DATABASE_URL, A2A_JWT_SECRET: gatewayEnv.A2A_JWT_SECRET },
   });
   return stdout.trim();
 }

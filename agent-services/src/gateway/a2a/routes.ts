@@ -14,9 +14,10 @@ import type { TaskService, Caller } from "../../tasks/task-service";
 import type { RedisEventBus } from "../../tasks/event-bus";
 import { a2aCardJson, a2aPaths, toA2ACard } from "../../protocol/a2a-card";
 import type { UrlPolicy } from "../../webhooks/url-policy";
-import { AuthError, SCOPES } from "../auth";
+import { SCOPES } from "../auth";
+import { toHttpError } from "../http-errors";
 import type { Authenticate } from "../app";
-import { ServiceError } from "../../tasks/errors";
+import { ServiceError, invalidInput } from "../../tasks/errors";
 import { CALLER_LOCAL, contextBuilderFor, userFromRequest } from "./caller-context";
 import { DealScaleExecutor } from "./executor";
 import { PgTaskStore } from "./pg-task-store";
@@ -24,6 +25,7 @@ import { PgPushConfigStore } from "./push-store";
 import { RedisBusManager } from "./redis-bus";
 import { TaskSnapshots } from "./task-snapshots";
 import { DealScaleRequestHandler } from "./request-handler";
+import { unreadableMessage } from "../../protocol/a2a-message-shape";
 
 export interface A2ADeps {
   pool: Pool;
@@ -80,6 +82,9 @@ function guard(deps: A2ADeps, agentId: string, binding: "jsonrpc" | "rest") {
       req.params.agentId = agentId;
       const caller = await deps.authenticate(req, read ? [SCOPES.read, SCOPES.call] : [SCOPES.call]);
       const named = binding === "jsonrpc" ? req.body?.params?.tenant : restTenant(req.path);
+      if (named !== undefined && named !== null && typeof named !== "string") throw invalidInput("tenant must be a string");
+      const unreadable = unreadableMessage(binding === "jsonrpc" ? req.body?.params?.message : req.body?.message);
+      if (unreadable) throw invalidInput(unreadable);
       if (typeof named === "string" && named !== "" && named !== caller.tenantId) {
         await deps.service.auditRefusal(caller, agentId, "tenant_mismatch", "A2A request names another tenant than its token", { namedTenant: named });
         throw new ServiceError(403, "forbidden", "the request names another tenant than its token");
@@ -104,20 +109,27 @@ function restTenant(path: string): string | undefined {
 }
 
 function refuse(res: Response, binding: "jsonrpc" | "rest", e: unknown, id: unknown): void {
-  const status = e instanceof AuthError || e instanceof ServiceError ? e.status : (e as { status?: number })?.status === 413 ? 413 : (e as { type?: string })?.type === "entity.parse.failed" ? 400 : 503;
-  const message = e instanceof Error ? e.message : "request refused";
+  const { status, body } = toHttpError(e);
+  const message = body.error.message;
   if (status === 401) res.set("WWW-Authenticate", 'Bearer realm="dealscale-a2a"');
   if (e instanceof ServiceError && e.details?.retryAfterSeconds) res.set("Retry-After", String(e.details.retryAfterSeconds));
   if (binding === "jsonrpc") {
-    const code = status === 400 ? -32700 : status;
-    res.status(status).json({ jsonrpc: "2.0", id: id ?? null, error: { code, message } });
+    res.status(status).json({ jsonrpc: "2.0", id: id ?? null, error: { code: jsonRpcCode(status, body.error.code), message } });
   } else {
     res.status(status).json({ error: { code: status, status: restStatusName(status), message, details: [] } });
   }
 }
 
+/** A body that is not JSON is a parse error; any other unreadable body an invalid request. */
+function jsonRpcCode(status: number, code: string): number {
+  if (code === "malformed_json") return -32700;
+  if (code === "invalid_input") return -32602;
+  if (status === 400 || status === 413 || status === 415) return -32600;
+  return status;
+}
+
 function restStatusName(status: number): string {
-  return ({ 400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 413: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE" } as Record<number, string>)[status] ?? "UNKNOWN";
+  return ({ 400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 413: "INVALID_ARGUMENT", 415: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE" } as Record<number, string>)[status] ?? "UNKNOWN";
 }
 
 function requestBaseUrl(req: Request): string {
