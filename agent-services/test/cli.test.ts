@@ -137,14 +137,29 @@ describe("tenant, token, credits and audit commands", () => {
     ]);
   });
 
+  test("tenant:settings sets and clears the default country (audited); a country it does not know is a usage error", async () => {
+    const set = await cli(["tenant:settings", "--tenant", tenantId, "--default-country", "United States"]);
+    expect([set.code, set.stderr]).toEqual([0, ""]);
+    expect(JSON.parse(set.stdout)).toEqual({ defaultCountry: "US" });
+    expect((await owner.query("SELECT settings FROM tenants WHERE id = $1", [tenantId])).rows[0].settings).toEqual({ defaultCountry: "US" });
+    const audit = await owner.query("SELECT details FROM audit_logs WHERE tenant_id = $1 AND event_type = 'tenant_settings_changed'", [tenantId]);
+    expect(audit.rows).toEqual([{ details: { before: {}, after: { defaultCountry: "US" } } }]);
+
+    const bad = await cli(["tenant:settings", "--tenant", tenantId, "--default-country", "Narnia"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/"Narnia" is not a country/);
+    const cleared = await cli(["tenant:settings", "--tenant", tenantId, "--default-country", "none"]);
+    expect(JSON.parse(cleared.stdout)).toEqual({});
+  });
+
   test("audit:verify exits 0 and prints ok true over the tenant's chain", async () => {
     const r = await cli(["audit:verify", "--tenant", tenantId]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(lines(r.stdout)).toHaveLength(1);
-    expect(JSON.parse(r.stdout)).toEqual({ tenantId, ok: true, rows: 2 });
+    expect(JSON.parse(r.stdout)).toEqual({ tenantId, ok: true, rows: 4 });
     const events = await owner.query("SELECT event_type FROM audit_logs WHERE tenant_id = $1 ORDER BY seq", [tenantId]);
-    expect(events.rows.map((e) => e.event_type)).toEqual(["tenant_created", "credits_granted"]);
+    expect(events.rows.map((e) => e.event_type)).toEqual(["tenant_created", "credits_granted", "tenant_settings_changed", "tenant_settings_changed"]);
   });
 
   test("credits:balance of a tenant that does not exist → exit 1 with one line", async () => {

@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { startTestStack, type TestStack } from "./support/harness";
-import { normalizeEmail, normalizePhone, normalizeName, normalizeFirstName, normalizeDomain, companyDomain, soundex, checkPhone } from "../src/agents/data-engineer/domain/normalize";
+import { normalizeEmail, phoneKey, normalizeName, normalizeFirstName, normalizeDomain, companyDomain, soundex, checkPhone } from "../src/agents/data-engineer/domain/normalize";
 import { findDuplicates } from "../src/agents/data-engineer/domain/matcher";
 import { importLeadsCsv, typedValue, planColumns, type LeadDraft } from "../src/agents/data-engineer/domain/csv-import";
 import type { LeadRecord } from "../src/agents/data-engineer/domain/lead";
@@ -32,6 +32,10 @@ describe("normalisation", () => {
   });
 
   test("phones to E.164 with the lead's country as default region", () => {
+    const normalizePhone = (raw: string, country: string) => {
+      const k = phoneKey(raw, country);
+      return k.kind === "e164" ? k.value : undefined;
+    };
     expect(normalizePhone("(02) 9876 5432", "AU")).toBe("+61298765432");
     expect(normalizePhone("02 9876 5432", "Australia")).toBe("+61298765432");
     expect(normalizePhone("020 7946 0958", "United Kingdom")).toBe("+442079460958");
@@ -372,6 +376,33 @@ describe("dedupeLeads and validateLeads", () => {
     expect(other.every((r) => r.merged_into === null && r.tenant_id === tenantB)).toBe(true);
     const otherRun = await runTask("dedupeLeads", { mode: "dryRun" }, tokenB);
     expect(otherRun.outputs.duplicatesFound).toBe(2);
+  });
+
+  test("organisations without a country: the tenant's defaultCountry reads their phones; without it the outputs say the phones were compared by digits", async () => {
+    const csv = [
+      "company,address,city,phone",
+      "Arnie Morton's of Chicago,435 S. La Cienega Blv.,Los Angeles,310/246-1501",
+      "arnie morton's of chicago,435 s. la cienega blvd.,los angeles,310-246-1501",
+      "Art's Delicatessen,12224 Ventura Blvd.,Studio City,818/762-1221",
+    ].join("\n");
+    const fresh = await t.tenant(100);
+    const tok = t.token(fresh);
+    const leadIds = (await runTask("importLeads", { csv }, tok)).outputs.leadIds;
+    const plain = await runTask("dedupeLeads", {}, tok);
+    expect(plain.outputs).toMatchObject({ mode: "dryRun", defaultCountry: null, duplicatesFound: 1 });
+    expect(plain.outputs.fieldNotes).toEqual([expect.objectContaining({ field: "phone", handling: "comparedByDigits", count: 3 })]);
+    expect(plain.outputs.clusters[0].links[0].evidence.find((e: any) => e.field === "phone")).toMatchObject({ a: "3102461501", b: "3102461501" });
+
+    await t.owner.query("UPDATE tenants SET settings = settings || '{\"defaultCountry\": \"US\"}' WHERE id = $1", [fresh]);
+    const withSetting = await runTask("dedupeLeads", {}, tok);
+    expect(withSetting.outputs).toMatchObject({ defaultCountry: "US", duplicatesFound: 1, fieldNotes: [] });
+    const [cluster] = withSetting.outputs.clusters;
+    expect([cluster.survivorId, ...cluster.duplicateIds].sort()).toEqual([leadIds[0], leadIds[1]].sort());
+    expect(cluster.links[0].evidence.find((e: any) => e.field === "phone")).toMatchObject({ a: "+13102461501", b: "+13102461501", similarity: 1 });
+    // The input wins over the setting, and a country nobody knows fails the task clearly.
+    expect((await runTask("dedupeLeads", { defaultCountry: "GB" }, tok)).outputs.defaultCountry).toBe("GB");
+    const bad = await runTask("dedupeLeads", { defaultCountry: "Narnia" }, tok, "failed");
+    expect(bad.error).toMatchObject({ code: "invalid_country" });
   });
 
   test("validateLeads reports per-lead issues and counts by code", async () => {

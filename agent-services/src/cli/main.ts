@@ -8,7 +8,8 @@ import { createOwnerPool, ensureDatabase, migrate } from "../store/database";
 import { checkPostgres } from "../store/preflight";
 import { isUuid } from "../store/tenant-tx";
 import { SCOPES, signToken } from "../gateway/auth";
-import { createTenant, grantCredits, tenantBalance } from "../tasks/tenants";
+import { createTenant, grantCredits, tenantBalance, updateTenantSettings } from "../tasks/tenants";
+import { countryCode } from "../agents/data-engineer/domain/normalize";
 import { creditsToMilli } from "../protocol/credits";
 import { verifyAuditChain } from "../tasks/audit";
 import { existsSync, statSync } from "node:fs";
@@ -26,6 +27,9 @@ commands:
   tenant:create --name N [--credits C]         create a tenant; prints {"tenantId": ...}
   token --tenant T --agent A [--scopes S,..] [--ttl SECONDS]
                                                mint a bearer token (default scopes a2a:call,a2a:read; ttl 3600)
+  tenant:settings --tenant T [--default-country C]
+                                               set the tenant's default country for phones without one
+                                               (ISO code or name; "none" clears it); prints the settings
   credits:grant --tenant T --amount C          add credits; prints the new balance
   credits:balance --tenant T                   print the balance
   audit:verify --tenant T                      verify the tenant's audit hash chain; exit 1 if broken
@@ -120,6 +124,7 @@ export async function run(argv: string[]): Promise<number> {
       amount: { type: "string" },
       file: { type: "string" },
       map: { type: "string", multiple: true },
+      "default-country": { type: "string" },
     },
     strict: true,
   });
@@ -152,6 +157,21 @@ export async function run(argv: string[]): Promise<number> {
       // A token for a tenant that does not exist would be refused on every call.
       if ((await withOwnerPool(config, (pool) => tenantBalance(pool, tenantId))) === null) throw new Error(`tenant ${tenantId} not found`);
       console.log(signToken(config.jwtSecret, { agentId, tenantId, scopes }, ttl, config.jwtIssuer));
+      return 0;
+    }
+    case "tenant:settings": {
+      const tenantId = tenantArg(values);
+      const change: Record<string, string | null> = {};
+      const country = values["default-country"];
+      if (country !== undefined) {
+        if (country === "none" || country === "") change.defaultCountry = null;
+        else {
+          const code = countryCode(country);
+          if (!code) throw new UsageError(`--default-country: "${country}" is not a country (an ISO 3166-1 code such as US, or a name)`);
+          change.defaultCountry = code;
+        }
+      }
+      console.log(JSON.stringify(await withOwnerPool(config, (pool) => updateTenantSettings(pool, tenantId, change))));
       return 0;
     }
     case "credits:grant": {

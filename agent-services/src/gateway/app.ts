@@ -111,6 +111,10 @@ export function createGateway(deps: GatewayDeps): express.Express {
     res.json(await deps.service.getTask(caller, String(req.params.agentId), String(req.params.taskId)));
   }));
 
+  app.get("/agents/:agentId/tasks/:taskId/results", route(read, async (req, res, caller) => {
+    res.json(await deps.service.getResults(caller, String(req.params.agentId), String(req.params.taskId), req.query));
+  }));
+
   app.get("/agents/:agentId/tasks/:taskId/stream", route(read, async (req, res, caller) => {
     const agentId = String(req.params.agentId);
     const taskId = String(req.params.taskId);

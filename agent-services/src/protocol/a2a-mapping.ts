@@ -78,6 +78,30 @@ export function outputsArtifact(outputs: Record<string, unknown>): Artifact {
   return { artifactId: OUTPUTS_ARTIFACT_ID, name: "outputs", description: "The capability's validated outputs", parts: [dataPart(outputs)], metadata: {}, extensions: [] };
 }
 
+export const RESULTS_ARTIFACT_ID = "results";
+
+/**
+ * The artifacts of a completed task: its outputs and, when the result is larger than the outputs
+ * carry (outputs.resultSet), how to read the rest in pages over the REST API.
+ */
+export function completedArtifacts(outputs: Record<string, unknown>): Artifact[] {
+  const artifacts = [outputsArtifact(outputs)];
+  const set = outputs.resultSet as Record<string, unknown> | undefined;
+  if (set && typeof set === "object") {
+    artifacts.push({
+      artifactId: RESULTS_ARTIFACT_ID,
+      name: "results",
+      description:
+        "The task's full result set, read in pages: GET {href}?cursor={nextCursor}&limit={1..10000} with the same bearer token; " +
+        "each page answers { items, nextCursor, total } and the last has nextCursor null. The outputs artifact carries the first page.",
+      parts: [dataPart({ ...set, method: "GET", pageSize: { default: 1000, max: 10_000 } })],
+      metadata: {},
+      extensions: [],
+    });
+  }
+  return artifacts;
+}
+
 export function taskMetadata(row: TaskLike): Record<string, unknown> {
   return {
     dealscale: {
@@ -96,7 +120,7 @@ export function toA2ATask(row: TaskLike): Task {
     id: row.id,
     contextId: contextIdOf(row),
     status: statusOf(row),
-    artifacts: row.status === "completed" && row.outputs ? [outputsArtifact(row.outputs)] : [],
+    artifacts: row.status === "completed" && row.outputs ? completedArtifacts(row.outputs) : [],
     history: row.a2a_message ? [MessageCodec.fromJSON(row.a2a_message)] : [],
     metadata: taskMetadata(row),
   };

@@ -4,6 +4,7 @@
  * and a logger.
  */
 import type { TenantTx } from "../store/tenant-tx";
+import type { ResultSetWriter } from "../tasks/result-sets";
 
 export interface HandlerLogger {
   info(msg: string, extra?: Record<string, unknown>): void;
@@ -23,6 +24,8 @@ export interface HandlerContext {
   progress(percent: number, message?: string): Promise<void>;
   signal: AbortSignal;
   log: HandlerLogger;
+  /** The task's result set: rows too many for the outputs, read by callers in pages. */
+  results: ResultSetWriter;
 }
 
 export interface HandlerResult {

@@ -13,6 +13,7 @@ import type { AgentRegistry } from "../protocol/registry";
 import { creditsToMilli } from "../protocol/credits";
 import { withTenant } from "../store/tenant-tx";
 import type { TaskService } from "../tasks/task-service";
+import { ResultSetWriter } from "../tasks/result-sets";
 import type { RedisEventBus } from "../tasks/event-bus";
 import { queueName, type TaskJobData } from "./queues";
 import { asTaskError, type CapabilityHandler, type HandlerContext } from "./handler";
@@ -134,6 +135,7 @@ export class WorkerRuntime {
     const controller = new AbortController();
     this.running.set(taskId, controller);
     const timer = setTimeout(() => controller.abort({ kind: "timeout" } satisfies AbortKind), Math.max(0, remaining));
+    const db: HandlerContext["db"] = (fn) => withTenant(this.pool, tenantId, fn);
     const ctx: HandlerContext = {
       taskId,
       tenantId,
@@ -141,7 +143,8 @@ export class WorkerRuntime {
       capability: type,
       inputs: task.inputs,
       attempt: task.attempts,
-      db: (fn) => withTenant(this.pool, tenantId, fn),
+      db,
+      results: new ResultSetWriter(db, taskId),
       progress: (pct, message) => this.progress(tenantId, taskId, pct, message),
       signal: controller.signal,
       log: {

@@ -16,6 +16,7 @@ export type AuditEventType =
   | "task_timeout"
   | "credits_granted"
   | "tenant_created"
+  | "tenant_settings_changed"
   | "unauthorized_access"
   | "tenant_mismatch";
 

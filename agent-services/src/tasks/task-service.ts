@@ -13,6 +13,7 @@ import { isTaskState, type TaskState } from "../protocol/task-states";
 import { withTenant, isUuid } from "../store/tenant-tx";
 import { TenantBatcher } from "../store/tenant-batcher";
 import * as store from "./task-store";
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, readResultPage, type ResultPage, type ResultSetSummary } from "./result-sets";
 import { appendAnonymousAudit, appendAudit, type AuditEventType } from "./audit";
 import { ServiceError, conflict, forbidden, insufficientCredits, invalidInput, notFound } from "./errors";
 import type { RedisEventBus } from "./event-bus";
@@ -276,6 +277,23 @@ export class TaskService {
       nextCursor: rows.length > limit && last ? encodeCursor(last.cursor_ts, last.id) : null,
       total,
     };
+  }
+
+  /**
+   * A page of a completed task's result set (outputs.resultSet); 404 when the task has none, 409
+   * while it has not completed.
+   */
+  async getResults(caller: Caller, agentId: string, taskId: string, query: { cursor?: unknown; limit?: unknown }): Promise<ResultPage> {
+    const limit = query.limit === undefined ? DEFAULT_PAGE_SIZE : Number(query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
+      throw invalidInput(`limit must be an integer from 1 to ${MAX_PAGE_SIZE}`, { errors: [{ path: "limit", message: `must be 1..${MAX_PAGE_SIZE}` }] });
+    }
+    if (query.cursor !== undefined && typeof query.cursor !== "string") throw invalidInput("cursor must be a string", { errors: [{ path: "cursor", message: "must be string" }] });
+    const row = await this.getTaskRow(caller, agentId, taskId);
+    if (row.status !== "completed") throw new ServiceError(409, "not_completed", `task ${taskId} is ${row.status}; its results can be read once it has completed`);
+    const summary = row.outputs?.resultSet as ResultSetSummary | undefined;
+    if (!summary) throw new ServiceError(404, "not_found", `task ${taskId} has no result set (its outputs hold the whole result)`);
+    return withTenant(this.pool, caller.tenantId, (tx) => readResultPage(tx, taskId, summary.total, query.cursor as string | undefined, limit));
   }
 
   async cancelTask(caller: Caller, agentId: string, taskId: string, reason = "cancelled by request"): Promise<store.TaskView> {

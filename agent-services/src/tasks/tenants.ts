@@ -7,6 +7,7 @@ import type { Pool } from "pg";
 import { withTenant } from "../store/tenant-tx";
 import { creditsToMilli, milliToCredits } from "../protocol/credits";
 import { appendAudit } from "./audit";
+import type { TenantTx } from "../store/tenant-tx";
 
 export async function createTenant(pool: Pool, name: string, credits: number | string, id: string = randomUUID()): Promise<{ tenantId: string; credits: number }> {
   const milli = creditsToMilli(credits);
@@ -39,4 +40,31 @@ export async function grantCredits(pool: Pool, tenantId: string, credits: number
 export async function tenantBalance(pool: Pool, tenantId: string): Promise<number | null> {
   const row = await withTenant(pool, tenantId, (tx) => tx.one<{ balance: string }>("SELECT credits_balance_milli AS balance FROM tenants WHERE id = $1", [tenantId]));
   return row ? milliToCredits(row.balance) : null;
+}
+
+/** Tenant settings the agents read; each is optional. */
+export interface TenantSettings {
+  /** ISO 3166-1 alpha-2 country for phones of leads without a recognised country (dedupe, validation). */
+  defaultCountry?: string;
+}
+
+export async function readTenantSettings(tx: TenantTx): Promise<TenantSettings> {
+  const row = await tx.one<{ settings: TenantSettings }>("SELECT settings FROM tenants WHERE id = $1", [tx.tenantId]);
+  return row?.settings ?? {};
+}
+
+/** Sets (or, with null, clears) settings keys; audited with the old and new values. */
+export async function updateTenantSettings(pool: Pool, tenantId: string, change: Partial<Record<keyof TenantSettings, string | null>>): Promise<TenantSettings> {
+  return withTenant(pool, tenantId, async (tx) => {
+    const before = await tx.one<{ settings: TenantSettings }>("SELECT settings FROM tenants WHERE id = $1 FOR UPDATE", [tenantId]);
+    if (!before) throw new Error(`tenant ${tenantId} not found`);
+    const settings: Record<string, unknown> = { ...before.settings };
+    for (const [k, v] of Object.entries(change)) {
+      if (v === null) delete settings[k];
+      else settings[k] = v;
+    }
+    await tx.query("UPDATE tenants SET settings = $1::jsonb, updated_at = now() WHERE id = $2", [JSON.stringify(settings), tenantId]);
+    await appendAudit(tx, { eventType: "tenant_settings_changed", details: { before: before.settings, after: settings } });
+    return settings as TenantSettings;
+  });
 }

@@ -5,6 +5,7 @@
  * cancelled. Charges 0.1 credit per candidate actually scored (never more than reserved).
  */
 import { TaskError, type CapabilityHandler, type HandlerContext } from "../../queue/handler";
+import { DEFAULT_PAGE_SIZE } from "../../tasks/result-sets";
 import { takeRows } from "./domain/frame";
 import { compileScorer, confidenceOf, encodeFrame, factorsOf, logits, toScore, trainWithHoldout, MODEL_FORMAT, type LookalikeModel } from "./domain/lookalike";
 import { hashString } from "./domain/rng";
@@ -22,9 +23,8 @@ interface Inputs {
 export const CREDITS_PER_LEAD_MILLI = 100; // 0.1 credit, as the card prices it
 /** Background leads the model contrasts the seeds with, at most. */
 export const BACKGROUND_LIMIT = 50_000;
-/** Rows of the `scores` output, at most (the best ones); scoredCount says how many were scored. */
-export const MAX_SCORES_OUT = 10_000;
 const CHUNK = 25_000;
+const RESULT_BATCH = 20_000;
 
 const round = (x: number, places: number) => Math.round(x * 10 ** places) / 10 ** places;
 
@@ -102,7 +102,18 @@ export const scoreLookalike: CapabilityHandler = async (ctx: HandlerContext) => 
   const order = Array.from({ length: n }, (_, i) => i)
     .filter((i) => scores[i] >= minScore)
     .sort((a, b) => scores[b] - scores[a] || (table.ids[candidateRows[a]] < table.ids[candidateRows[b]] ? -1 : 1));
-  const shown = order.slice(0, MAX_SCORES_OUT);
+  // The outputs carry the best page with confidence and factors; every score ({leadId, score}, best
+  // first) goes to the result set when there are more.
+  let resultSet;
+  if (order.length > DEFAULT_PAGE_SIZE) {
+    await ctx.progress(96, `storing ${order.length} scores`);
+    for (let start = 0; start < order.length; start += RESULT_BATCH) {
+      checkAborted(ctx.signal);
+      await ctx.results.append(order.slice(start, start + RESULT_BATCH).map((i) => ({ leadId: table.ids[candidateRows[i]], score: round(scores[i], 2) })));
+    }
+    resultSet = ctx.results.summary("scores", ctx.agentId, DEFAULT_PAGE_SIZE);
+  }
+  const shown = order.slice(0, DEFAULT_PAGE_SIZE);
   const shownRows = shown.map((i) => candidateRows[i]);
   const shownFrame = takeRows(frame, shownRows);
   const encoded = encodeFrame(scorer, shownFrame);
@@ -123,7 +134,7 @@ export const scoreLookalike: CapabilityHandler = async (ctx: HandlerContext) => 
       topScoredLeadIds: order.slice(0, topN).map((i) => table.ids[candidateRows[i]]),
       modelMetrics: metrics,
       scoredCount: n,
-      scoresTruncated: order.length > MAX_SCORES_OUT,
+      ...(resultSet ? { resultSet } : {}),
       seedCount: seedRows.length,
       model: {
         method: model.method,

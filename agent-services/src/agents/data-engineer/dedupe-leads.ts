@@ -1,49 +1,84 @@
-/** dedupeLeads: finds duplicate leads (domain/matcher) and, in apply mode, merges them in Postgres. */
+/**
+ * dedupeLeads: finds duplicate leads (domain/matcher) among the given leads or the whole tenant
+ * (streamed; see tenant-matching) and, in apply mode, merges them in Postgres. Clusters beyond the
+ * first page go to the task's result set.
+ */
 import { TaskError, type CapabilityHandler } from "../../queue/handler";
-import { findDuplicates } from "./domain/matcher";
-import { applyMerges, loadLeads, lockDedupe, type MergeOutcome } from "./lead-store";
-
-/** Without leadIds the whole tenant is deduplicated in memory; past this many live leads, pass leadIds. */
-export const MAX_DEDUPE_LEADS = 100_000;
+import { DEFAULT_PAGE_SIZE } from "../../tasks/result-sets";
+import { countryCode } from "./domain/normalize";
+import { applyMerges, loadLeads, loadLeadsByIds, lockDedupe, type MergeOutcome } from "./lead-store";
+import { defaultCountryFor, matchLeads } from "./tenant-matching";
+import type { DuplicateCluster } from "./domain/matcher";
 
 interface DedupeInputs {
   leadIds?: string[];
   mode?: "dryRun" | "apply";
   threshold?: number;
+  defaultCountry?: string;
+}
+
+/** The default country to read phones with, checked: an unknown country is the caller's mistake. */
+export async function checkedDefaultCountry(ctx: Parameters<CapabilityHandler>[0], input: unknown): Promise<string | undefined> {
+  const country = await defaultCountryFor(ctx, input);
+  if (country === undefined) return undefined;
+  const code = countryCode(country);
+  if (!code) throw new TaskError("invalid_country", `defaultCountry "${country}" is not a country (an ISO 3166-1 code such as US, or a name)`, { retryable: false });
+  return code;
 }
 
 export const dedupeLeads: CapabilityHandler = async (ctx) => {
   const inputs = ctx.inputs as DedupeInputs;
   const apply = inputs.mode === "apply";
   const threshold = inputs.threshold ?? 0.85;
+  const defaultCountry = await checkedDefaultCountry(ctx, inputs.defaultCountry);
   await ctx.progress(5, "loading leads");
 
-  const run = await ctx.db(async (tx) => {
-    if (apply) await lockDedupe(tx);
-    const leads = await loadLeads(tx, { leadIds: inputs.leadIds, limit: MAX_DEDUPE_LEADS + 1, forUpdate: apply });
-    if (leads.length > MAX_DEDUPE_LEADS) {
-      throw new TaskError("too_many_leads", `the tenant has more than ${MAX_DEDUPE_LEADS} live leads; pass leadIds to deduplicate a subset`, { retryable: false });
-    }
-    const result = findDuplicates(leads, { threshold, signal: ctx.signal });
-    let merge: MergeOutcome | undefined;
-    if (apply) merge = await applyMerges(tx, result.clusters);
-    // A cancelled or timed-out run must not commit its merges.
-    if (ctx.signal.aborted) throw ctx.signal.reason;
-    return { considered: leads.length, result, merge };
-  });
+  const given = inputs.leadIds ? await ctx.db((tx) => loadLeads(tx, { leadIds: inputs.leadIds, limit: inputs.leadIds!.length })) : undefined;
+  const match = await matchLeads(ctx, given, { threshold, defaultCountry }, { from: 5, to: 80 });
 
-  await ctx.progress(95, `${run.result.duplicatesFound} duplicates in ${run.result.clusters.length} clusters`);
-  const { result, merge } = run;
+  let clusters = match.clusters;
+  let merge: MergeOutcome | undefined;
+  let changedMeanwhile = 0;
+  if (apply && clusters.length) {
+    await ctx.progress(85, `merging ${clusters.length} clusters`);
+    ({ clusters, merge } = await ctx.db(async (tx) => {
+      await lockDedupe(tx);
+      // Lock the members and keep only clusters whose leads are all still live (none merged away
+      // by another run since they were read).
+      const ids = clusters.flatMap((c) => [c.survivorId, ...c.duplicateIds]);
+      const live = new Set((await loadLeadsByIds(tx, ids, true)).map((l) => l.id));
+      const current: DuplicateCluster[] = clusters.filter((c) => [c.survivorId, ...c.duplicateIds].every((id) => live.has(id)));
+      changedMeanwhile = clusters.length - current.length;
+      const outcome = await applyMerges(tx, current);
+      // A cancelled or timed-out run must not commit its merges.
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+      return { clusters: current, merge: outcome };
+    }));
+  }
+
+  const duplicatesFound = clusters.reduce((n, c) => n + c.duplicateIds.length, 0);
+  let resultSet;
+  if (clusters.length > DEFAULT_PAGE_SIZE) {
+    await ctx.progress(95, `storing ${clusters.length} clusters`);
+    await ctx.results.append(clusters);
+    resultSet = ctx.results.summary("clusters", ctx.agentId, DEFAULT_PAGE_SIZE);
+  }
+  await ctx.progress(98, `${duplicatesFound} duplicates in ${clusters.length} clusters`);
   return {
     outputs: {
-      clusters: result.clusters,
-      duplicatesFound: result.duplicatesFound,
-      merged: apply && result.clusters.length > 0,
+      clusters: clusters.slice(0, DEFAULT_PAGE_SIZE),
+      duplicatesFound,
+      clusterCount: clusters.length,
+      merged: apply && clusters.length > 0,
       mode: apply ? "apply" : "dryRun",
       threshold,
-      leadsConsidered: run.considered,
-      candidatePairs: result.candidatePairs,
-      ...(merge ? { campaignMembersRepointed: merge.campaignMembersRepointed } : {}),
+      defaultCountry: match.defaultCountry,
+      leadsConsidered: match.leadsConsidered,
+      candidatePairs: match.candidatePairs,
+      skippedBlocks: match.skippedBlocks,
+      fieldNotes: match.fieldNotes,
+      ...(resultSet ? { resultSet } : {}),
+      ...(merge ? { campaignMembersRepointed: merge.campaignMembersRepointed, clustersChangedMeanwhile: changedMeanwhile } : {}),
     },
   };
 };

@@ -23,6 +23,36 @@ export async function loadLeads(tx: TenantTx, opts: { leadIds?: string[]; limit:
   return tx.query<LeadRecord & { id: string }>(`${SELECT_LEAD} WHERE merged_into IS NULL ORDER BY created_at, id LIMIT $1${lock}`, [opts.limit]);
 }
 
+/** Live leads by id, in the caller's transaction (FOR UPDATE when merging them). */
+export async function loadLeadsByIds(tx: TenantTx, ids: string[], forUpdate = false): Promise<LeadRecord[]> {
+  if (!ids.length) return [];
+  return tx.query<LeadRecord & { id: string }>(`${SELECT_LEAD} WHERE merged_into IS NULL AND id = ANY($1::uuid[]) ORDER BY id${forUpdate ? " FOR UPDATE" : ""}`, [ids]);
+}
+
+/**
+ * Every live lead of the tenant, in id order, a page at a time (each page its own short
+ * transaction, so a million leads never sit in one result or hold one snapshot for minutes).
+ * Stops with the signal's reason when it is aborted between pages.
+ */
+export async function forEachLeadPage(
+  db: <T>(fn: (tx: TenantTx) => Promise<T>) => Promise<T>,
+  signal: AbortSignal,
+  onPage: (leads: LeadRecord[]) => void | Promise<void>,
+  pageSize = 5000,
+): Promise<number> {
+  let after = "00000000-0000-0000-0000-000000000000";
+  let total = 0;
+  for (;;) {
+    if (signal.aborted) throw signal.reason;
+    const page = await db((tx) => tx.query<LeadRecord & { id: string }>(`${SELECT_LEAD} WHERE merged_into IS NULL AND id > $1::uuid ORDER BY id LIMIT $2`, [after, pageSize], "data_engineer_lead_page"));
+    if (!page.length) return total;
+    total += page.length;
+    await onPage(page);
+    after = page[page.length - 1].id;
+    if (page.length < pageSize) return total;
+  }
+}
+
 /** One dedupe apply at a time per tenant (transaction-scoped advisory lock). */
 export async function lockDedupe(tx: TenantTx): Promise<void> {
   await tx.query("SELECT pg_advisory_xact_lock(hashtext('dedupe-leads:' || $1::text))", [tx.tenantId]);

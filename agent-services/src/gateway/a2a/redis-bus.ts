@@ -13,7 +13,7 @@ import type { TaskEvent, TaskRow } from "../../tasks/task-store";
 import type { Caller, TaskService } from "../../tasks/task-service";
 import { ServiceError } from "../../tasks/errors";
 import { isTerminal, type TaskState as OurState } from "../../protocol/task-states";
-import { contextIdOf, outputsArtifact, statusOf, taskMetadata } from "../../protocol/a2a-mapping";
+import { completedArtifacts, contextIdOf, statusOf, taskMetadata } from "../../protocol/a2a-mapping";
 import { callerOf } from "./caller-context";
 import type { TaskSnapshots } from "./task-snapshots";
 
@@ -56,7 +56,9 @@ export class RedisTaskBus extends DefaultExecutionEventBus {
   finish(row: TaskRow): void {
     if (this.ended) return;
     if (row.status === "completed" && row.outputs) {
-      this.publish(AgentEvent.artifactUpdate({ taskId: row.id, contextId: contextIdOf(row), artifact: outputsArtifact(row.outputs), append: false, lastChunk: true, metadata: {} }));
+      for (const artifact of completedArtifacts(row.outputs)) {
+        this.publish(AgentEvent.artifactUpdate({ taskId: row.id, contextId: contextIdOf(row), artifact, append: false, lastChunk: true, metadata: {} }));
+      }
     }
     this.publish(AgentEvent.statusUpdate({ taskId: row.id, contextId: contextIdOf(row), status: statusOf(row), metadata: taskMetadata(row) }));
     this.end();

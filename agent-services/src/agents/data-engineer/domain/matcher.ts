@@ -1,6 +1,7 @@
 /**
- * Duplicate detection over leads: normalisation, blocking, Fellegi-Sunter-style scoring, clustering
- * with a guard against chaining, and a survivor with merged fields per cluster. Pure.
+ * Duplicate detection over leads, people and organisations alike: normalisation, blocking,
+ * Fellegi-Sunter-style scoring, clustering with a guard against chaining, per-link evidence, and a
+ * survivor with merged fields per cluster. Pure.
  *
  * Scoring. Each compared field contributes a log2 likelihood ratio: agreement on value v weighs
  * log2(m / u_v), disagreement log2((1 - m) / (1 - u_f)), a near-agreement (similarity s between the
@@ -15,13 +16,19 @@
  * company name and company domain count once (the stronger), and two leads whose full names match
  * neither way round are different people unless email, LinkedIn profile or date of birth agree
  * exactly (colleagues share company, office and switchboard; that must not make them one lead).
+ * Phones that do not parse (no country, and none by default) are compared by their national digits;
+ * organisation names by word overlap as well as Jaro-Winkler; addresses by house number and street.
  *
  * Blocking. Only leads sharing at least one blocking key are compared; there are several keys so a
- * typo in one field does not hide a duplicate: normalised email, E.164 phone, LinkedIn profile,
- * Soundex of the two names (in either order), Soundex of surname + postcode, Soundex of given name +
- * postcode, date of birth, normalised street address, company domain + Soundex of either name, and
- * the value of any identifier-like attribute (mostly distinct values of 4+ characters). Blocks
- * larger than maxBlockSize are skipped (counted in the result).
+ * typo in one field does not hide a duplicate: normalised email, the last seven digits of the phone,
+ * LinkedIn profile, Soundex of the two names (in either order), Soundex of surname + postcode,
+ * Soundex of given name + postcode, date of birth, normalised street address, house number + street
+ * word, company domain + Soundex of either name, the normalised organisation name, each distinctive
+ * word of it (with the postcode or city when known), the Soundex codes of its first two words, and
+ * the value of any identifier-like attribute (mostly distinct values of 4+ characters). Keys are
+ * hashed and sorted in typed arrays, so a million leads block in a few hundred megabytes. Blocks
+ * larger than maxBlockSize are skipped (counted in the result); a pair sharing several keys is
+ * scored once.
  *
  * Clustering. Matching pairs are merged into clusters strongest first (union-find); two clusters are
  * joined only if every pair across them scores at least chainGuard (default 0.5: each pair at least
@@ -30,10 +37,10 @@
  */
 import { LEAD_FIELD_NAMES, completeness, isEmpty, timeOf, type LeadRecord } from "./lead";
 import {
-  companyDomain, foldText, normalizeAddress, normalizeCompany, normalizeDate, normalizeEmail, normalizeFirstName,
-  normalizeLinkedin, normalizeName, normalizePhone, normalizePostcode, soundex,
+  addressParts, companyDomain, countryCode, foldText, normalizeAddress, normalizeCompany, normalizeDate, normalizeDomain,
+  normalizeEmail, normalizeFirstName, normalizeLinkedin, normalizeName, normalizePostcode, organisationTokens, phoneKey, soundex,
 } from "./normalize";
-import { codeSimilarity, jaroWinkler, textSimilarity } from "./similarity";
+import { addressSimilarity, codeSimilarity, jaroWinkler, organisationSimilarity, phoneSimilarity, textSimilarity } from "./similarity";
 
 export interface MatchOptions {
   /** Minimum match score (posterior probability) for a pair to be duplicates. Default 0.85. */
@@ -42,8 +49,30 @@ export interface MatchOptions {
   chainGuard?: number;
   maxClusterSize?: number;
   maxBlockSize?: number;
+  /** Country (ISO code or name) for phones of leads without a recognised country. */
+  defaultCountry?: string;
   /** Checked between batches of comparisons; an aborted signal stops the work (throws its reason). */
   signal?: { aborted: boolean; reason?: unknown };
+}
+
+/** One field's part in a match: the values compared (normalised) and the evidence it gave, in bits. */
+export interface LinkEvidence {
+  field: string;
+  a: string;
+  b: string;
+  /** log2 likelihood ratio: positive for agreement, negative for disagreement. */
+  weight: number;
+  /** How alike the values are, 0 to 1. */
+  similarity: number;
+  /** How the field was compared when not as itself (names swapped). */
+  note?: string;
+}
+
+export interface ClusterLink {
+  a: string;
+  b: string;
+  score: number;
+  evidence: LinkEvidence[];
 }
 
 export interface DuplicateCluster {
@@ -53,7 +82,15 @@ export interface DuplicateCluster {
   score: number;
   /** Fields (and attributes) the survivor takes from its duplicates. */
   mergedFields: Record<string, unknown>;
-  links: Array<{ a: string; b: string; score: number }>;
+  links: ClusterLink[];
+}
+
+/** A field that was present on some leads but could not be compared as given. */
+export interface FieldNote {
+  field: string;
+  count: number;
+  handling: "ignored" | "comparedByDigits";
+  reason: string;
 }
 
 export interface DedupeResult {
@@ -61,16 +98,17 @@ export interface DedupeResult {
   duplicatesFound: number;
   candidatePairs: number;
   skippedBlocks: number;
+  fieldNotes: FieldNote[];
 }
 
-type Kind = "exact" | "name" | "code" | "text" | "email";
+type Kind = "exact" | "name" | "code" | "text" | "email" | "phone" | "organisation" | "address";
 
 interface FieldSpec {
   key: string;
   kind: Kind;
-  /** P(agree | same person): the field's reliability, fixed a priori. */
+  /** P(agree | same lead): the field's reliability, fixed a priori. */
   m: number;
-  /** Prior chance agreement of two different people on one value. */
+  /** Prior chance agreement of two different leads on one value. */
   u0: number;
   /** Similarity below which a difference counts as full disagreement. */
   floor: number;
@@ -79,40 +117,80 @@ interface FieldSpec {
 /** m and u0 per field: documented priors, not fitted to any data set. */
 const FIELDS: FieldSpec[] = [
   { key: "email", kind: "email", m: 0.9, u0: 1e-6, floor: 0.9 },
-  { key: "phone", kind: "code", m: 0.85, u0: 1e-5, floor: 0.8 },
+  { key: "phone", kind: "phone", m: 0.85, u0: 1e-5, floor: 0.8 },
   { key: "linkedin", kind: "exact", m: 0.9, u0: 1e-6, floor: 1 },
   { key: "firstName", kind: "name", m: 0.9, u0: 0.01, floor: 0.8 },
   { key: "lastName", kind: "name", m: 0.9, u0: 0.002, floor: 0.8 },
   { key: "dob", kind: "code", m: 0.9, u0: 5e-5, floor: 0.6 },
-  { key: "address", kind: "text", m: 0.85, u0: 1e-4, floor: 0.7 },
+  { key: "address", kind: "address", m: 0.85, u0: 1e-4, floor: 0.7 },
   { key: "city", kind: "name", m: 0.9, u0: 0.005, floor: 0.8 },
   { key: "postcode", kind: "code", m: 0.9, u0: 0.002, floor: 0.6 },
   { key: "country", kind: "exact", m: 0.95, u0: 0.1, floor: 1 },
-  { key: "company", kind: "name", m: 0.8, u0: 0.001, floor: 0.85 },
+  { key: "company", kind: "organisation", m: 0.8, u0: 0.001, floor: 0.8 },
   { key: "domain", kind: "exact", m: 0.8, u0: 0.001, floor: 1 },
 ];
 const ATTRIBUTE_SPEC = { m: 0.7, u0: 0.01 };
 const PSEUDO_LEADS = 1000;
 const PERSONAL_IDS = ["email", "linkedin", "dob"];
 const DOB_KEYS = new Set(["dob", "dateofbirth", "birthdate", "birthday", "dateofbirthday", "birth"]);
+/** Block keys are 31-bit hashes packed with the lead's index into one double (53 bits). */
+const LEAD_BITS = 22;
+export const MAX_MATCH_LEADS = 2 ** LEAD_BITS;
+const MIN_ROWS_FOR_ROW_IDS = 100;
 
 const keyOf = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, "");
 
-interface Prepared {
-  values: Map<string, string>;
-  blocks: string[];
+/** 31-bit FNV-1a hash of a blocking key. */
+function hashKey(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 1) & 0x7fffffff;
 }
 
-interface FieldStats {
+/** A growable typed array of 32-bit integers (a million leads times a dozen keys stays compact). */
+class IntList {
+  data: Int32Array;
+  length = 0;
+  constructor(capacity = 1024, private readonly fill = 0) {
+    this.data = new Int32Array(capacity).fill(fill);
+  }
+  set(i: number, v: number): void {
+    if (i >= this.data.length) this.grow(i + 1);
+    this.data[i] = v;
+    if (i >= this.length) this.length = i + 1;
+  }
+  push(v: number): void {
+    this.set(this.length, v);
+  }
+  get(i: number): number {
+    return i < this.data.length ? this.data[i] : this.fill;
+  }
+  private grow(min: number): void {
+    const next = new Int32Array(Math.max(min, this.data.length * 2)).fill(this.fill);
+    next.set(this.data);
+    this.data = next;
+  }
+}
+
+/** One compared field: its interned values and, per lead, the code of its value (-1: missing). */
+interface Column {
   spec: FieldSpec;
-  counts: Map<string, number>;
-  uField: number;
+  codes: IntList;
+  values: string[];
+  index: Map<string, number>;
+  counts: number[];
   n: number;
-  /** log2((1 - m) / (1 - u_f)) and log2(m / u_f), set once the counts are complete. */
+  uField: number;
+  /** log2((1 - m) / (1 - u_f)) and log2(m / u_f), set by finish(). */
   disagree: number;
   agree: number;
-  /** Agreement weight per value, computed on first use. */
-  exact: Map<string, number>;
+  /** Agreement weight per value code (NaN until first used). */
+  exact?: Float64Array;
+  /** False for an attribute that cannot tell duplicates apart (see finish). */
+  compared: boolean;
 }
 
 function attributeString(v: unknown): string | undefined {
@@ -122,32 +200,15 @@ function attributeString(v: unknown): string | undefined {
   return s === "" ? undefined : s;
 }
 
-function prepare(lead: LeadRecord): Map<string, string> {
-  const v = new Map<string, string>();
-  const put = (k: string, x: string | undefined) => {
-    if (x) v.set(k, x);
-  };
-  put("email", normalizeEmail(lead.email));
-  put("phone", normalizePhone(lead.phone, lead.country));
-  put("linkedin", normalizeLinkedin(lead.linkedinUrl));
-  put("firstName", normalizeFirstName(lead.firstName));
-  put("lastName", normalizeName(lead.lastName));
-  put("address", normalizeAddress(lead.address));
-  put("city", foldText(lead.city));
-  put("postcode", normalizePostcode(lead.postcode));
-  put("country", foldText(lead.country));
-  put("company", normalizeCompany(lead.company));
-  put("domain", companyDomain(lead.domain, lead.email));
-  for (const [k, raw] of Object.entries(lead.attributes ?? {})) {
-    const nk = keyOf(k);
-    if (DOB_KEYS.has(nk)) {
-      if (!v.has("dob")) put("dob", normalizeDate(raw));
-      continue;
-    }
-    put(`attr:${k}`, attributeString(raw));
-  }
-  return v;
-}
+const NOTE_REASONS: Record<string, { field: string; handling: FieldNote["handling"]; reason: string }> = {
+  phoneDigits: { field: "phone", handling: "comparedByDigits", reason: "not a valid number for the lead's country or the default country; compared by its national digits" },
+  phoneShort: { field: "phone", handling: "ignored", reason: "fewer than 7 digits" },
+  email: { field: "email", handling: "ignored", reason: "not an email address" },
+  linkedin: { field: "linkedinUrl", handling: "ignored", reason: "not a LinkedIn profile URL" },
+  domain: { field: "domain", handling: "ignored", reason: "not a domain name or URL" },
+  dob: { field: "dob", handling: "ignored", reason: "not a date" },
+  country: { field: "country", handling: "ignored", reason: "not a recognised country (phones used the default country)" },
+};
 
 function specFor(key: string, sample: string): FieldSpec {
   const known = FIELDS.find((f) => f.key === key);
@@ -156,132 +217,325 @@ function specFor(key: string, sample: string): FieldSpec {
   return { key, kind, m: ATTRIBUTE_SPEC.m, u0: ATTRIBUTE_SPEC.u0, floor: kind === "code" ? 0.6 : 0.8 };
 }
 
-/** A pairwise scorer over a fixed population of leads (frequencies are taken from it). */
+/**
+ * A pairwise scorer over a population of leads, built incrementally (`add` each lead, then
+ * `finish`): value frequencies are taken from the whole population. Keeps only normalised, interned
+ * values and lead ids, not the leads themselves.
+ */
 export class LeadMatcher {
-  readonly n: number;
-  private readonly prepared: Prepared[];
-  private readonly stats = new Map<string, FieldStats>();
-  private readonly priorBits: number;
+  readonly ids: string[] = [];
+  private readonly columns = new Map<string, Column>();
+  private readonly noteCounts = new Map<string, number>();
+  private readonly rowIdAttributes: string[] = [];
+  private readonly defaultCountry?: string;
+  private keyHashes = new IntList(4096);
+  private keyLeads = new IntList(4096);
+  private priorBits = 0;
+  private finished = false;
+  /** Per lead, its distinct key hashes, ascending (CSR layout: offsets into hashes). */
+  private leadKeyOffsets?: Int32Array;
+  private leadKeyHashes?: Int32Array;
+  /** (hash << LEAD_BITS | lead), sorted: blocks are runs of one hash. */
+  private blockIndex?: Float64Array;
 
-  constructor(readonly leads: LeadRecord[]) {
-    this.n = leads.length;
-    this.priorBits = Math.log2(Math.max(this.n, PSEUDO_LEADS));
-    const values = leads.map(prepare);
-    for (const vals of values) {
-      for (const [k, x] of vals) {
-        let st = this.stats.get(k);
-        if (!st) {
-          st = { spec: specFor(k, x), counts: new Map(), uField: 0, n: 0, disagree: 0, agree: 0, exact: new Map() };
-          this.stats.set(k, st);
-        }
-        st.counts.set(x, (st.counts.get(x) ?? 0) + 1);
-        st.n++;
+  constructor(leads: Iterable<LeadRecord> = [], options: Pick<MatchOptions, "defaultCountry"> = {}) {
+    this.defaultCountry = options.defaultCountry;
+    for (const lead of leads) this.add(lead);
+  }
+
+  get n(): number {
+    return this.ids.length;
+  }
+
+  add(lead: LeadRecord): void {
+    if (this.finished) throw new Error("LeadMatcher.add after finish");
+    if (this.ids.length >= MAX_MATCH_LEADS) throw new RangeError(`at most ${MAX_MATCH_LEADS} leads can be matched in one run`);
+    const i = this.ids.length;
+    this.ids.push(lead.id);
+    const v = this.prepare(lead);
+    for (const [k, x] of v) this.intern(k, x, i);
+    const keys = new Set(blockingKeys(v));
+    for (const key of keys) {
+      this.keyHashes.push(hashKey(key));
+      this.keyLeads.push(i);
+    }
+  }
+
+  private note(kind: string): void {
+    this.noteCounts.set(kind, (this.noteCounts.get(kind) ?? 0) + 1);
+  }
+
+  private prepare(lead: LeadRecord): Map<string, string> {
+    const v = new Map<string, string>();
+    const put = (k: string, x: string | undefined) => {
+      if (x) v.set(k, x);
+    };
+    const given = (x: unknown) => typeof x === "string" && x.trim() !== "";
+    put("email", normalizeEmail(lead.email));
+    if (given(lead.email) && !v.has("email")) this.note("email");
+    const phone = phoneKey(lead.phone, lead.country, this.defaultCountry);
+    if (phone.kind !== "none") put("phone", phone.value);
+    if (given(lead.phone)) {
+      if (phone.kind === "digits") this.note("phoneDigits");
+      else if (phone.kind === "none") this.note("phoneShort");
+    }
+    if (given(lead.country) && given(lead.phone) && !countryCode(lead.country)) this.note("country");
+    put("linkedin", normalizeLinkedin(lead.linkedinUrl));
+    if (given(lead.linkedinUrl) && !v.has("linkedin")) this.note("linkedin");
+    put("firstName", normalizeFirstName(lead.firstName));
+    put("lastName", normalizeName(lead.lastName));
+    put("address", normalizeAddress(lead.address));
+    put("city", foldText(lead.city));
+    put("postcode", normalizePostcode(lead.postcode));
+    put("country", foldText(lead.country));
+    put("company", normalizeCompany(lead.company));
+    put("domain", companyDomain(lead.domain, lead.email));
+    if (given(lead.domain) && !normalizeDomain(lead.domain)) this.note("domain");
+    for (const [k, raw] of Object.entries(lead.attributes ?? {})) {
+      if (DOB_KEYS.has(keyOf(k))) {
+        if (v.has("dob")) continue;
+        put("dob", normalizeDate(raw));
+        if (!isEmpty(raw) && !v.has("dob")) this.note("dob");
+        continue;
+      }
+      put(`attr:${k}`, attributeString(raw));
+    }
+    return v;
+  }
+
+  private intern(key: string, x: string, lead: number): void {
+    let col = this.columns.get(key);
+    if (!col) {
+      col = { spec: specFor(key, x), codes: new IntList(1024, -1), values: [], index: new Map(), counts: [], n: 0, uField: 0, disagree: 0, agree: 0, compared: true };
+      this.columns.set(key, col);
+    }
+    let code = col.index.get(x);
+    if (code === undefined) {
+      code = col.values.length;
+      col.values.push(x);
+      col.index.set(x, code);
+      col.counts.push(0);
+    }
+    col.counts[code]++;
+    col.n++;
+    col.codes.set(lead, code);
+  }
+
+  /** Completes the statistics and the block index; no more leads can be added. */
+  finish(): this {
+    if (this.finished) return this;
+    this.finished = true;
+    const n = this.n;
+    this.priorBits = Math.log2(Math.max(n, PSEUDO_LEADS));
+    for (const col of this.columns.values()) {
+      let sumSq = 0;
+      for (const c of col.counts) sumSq += (c / col.n) * (c / col.n);
+      col.uField = (n * sumSq + PSEUDO_LEADS * col.spec.u0) / (n + PSEUDO_LEADS);
+      // Numbers mixed with text in an attribute: compare as text.
+      if (col.spec.kind === "code" && col.spec.key.startsWith("attr:") && col.values.some((x) => !/^[0-9 .-]+$/.test(x))) col.spec = { ...col.spec, kind: "text", floor: 0.8 };
+      col.disagree = Math.log2((1 - col.spec.m) / (1 - col.uField));
+      col.agree = Math.log2(col.spec.m / col.uField);
+      col.exact = new Float64Array(col.values.length).fill(NaN);
+      // An attribute whose values never repeat over many leads is a row identifier: no two leads
+      // agree on it, duplicates included, so comparing it would only count against every pair.
+      if (col.spec.key.startsWith("attr:") && col.n >= MIN_ROWS_FOR_ROW_IDS && col.values.length === col.n) {
+        col.compared = false;
+        this.rowIdAttributes.push(col.spec.key.slice(5));
+      }
+      // The interning index is only needed while adding.
+      col.index.clear();
+    }
+    for (const key of this.identifierAttributes()) {
+      const col = this.columns.get(key)!;
+      for (let i = 0; i < n; i++) {
+        const c = col.codes.get(i);
+        if (c < 0) continue;
+        this.keyHashes.push(hashKey(`a:${key}:${col.values[c]}`));
+        this.keyLeads.push(i);
       }
     }
-    for (const st of this.stats.values()) {
-      let sumSq = 0;
-      for (const c of st.counts.values()) sumSq += (c / st.n) * (c / st.n);
-      st.uField = (this.n * sumSq + PSEUDO_LEADS * st.spec.u0) / (this.n + PSEUDO_LEADS);
-      // Numbers mixed with text in an attribute: compare as text.
-      if (st.spec.kind === "code" && [...st.counts.keys()].some((x) => !/^[0-9 .-]+$/.test(x))) st.spec = { ...st.spec, kind: "text", floor: 0.8 };
-      st.disagree = Math.log2((1 - st.spec.m) / (1 - st.uField));
-      st.agree = Math.log2(st.spec.m / st.uField);
+    this.buildIndex();
+    return this;
+  }
+
+  private buildIndex(): void {
+    const total = this.keyHashes.length;
+    const hashes = this.keyHashes.data;
+    const leads = this.keyLeads.data;
+    const index = new Float64Array(total);
+    for (let k = 0; k < total; k++) index[k] = hashes[k] * MAX_MATCH_LEADS + leads[k];
+    index.sort();
+    // Per-lead hash lists, ascending (the sorted index visits hashes in order).
+    const offsets = new Int32Array(this.n + 1);
+    for (let k = 0; k < total; k++) offsets[leads[k] + 1]++;
+    for (let i = 0; i < this.n; i++) offsets[i + 1] += offsets[i];
+    const fillAt = offsets.slice(0, this.n);
+    const perLead = new Int32Array(total);
+    for (let k = 0; k < total; k++) {
+      const lead = index[k] % MAX_MATCH_LEADS;
+      perLead[fillAt[lead]++] = (index[k] - lead) / MAX_MATCH_LEADS;
     }
-    const idLike = this.identifierAttributes();
-    this.prepared = values.map((vals) => ({ values: vals, blocks: blockingKeys(vals, idLike) }));
+    this.blockIndex = index;
+    this.leadKeyOffsets = offsets;
+    this.leadKeyHashes = perLead;
+    this.keyHashes = new IntList(1);
+    this.keyLeads = new IntList(1);
   }
 
   /** Attributes whose values are mostly distinct and 4+ characters long: usable as blocking keys. */
-  private identifierAttributes(): Set<string> {
-    const out = new Set<string>();
-    for (const [k, st] of this.stats) {
-      if (!k.startsWith("attr:") || st.n < 2) continue;
+  private identifierAttributes(): string[] {
+    const out: string[] = [];
+    for (const [k, col] of this.columns) {
+      if (!k.startsWith("attr:") || col.n < 2 || !col.compared) continue;
       let len = 0;
-      for (const [x, c] of st.counts) len += x.length * c;
-      if (st.counts.size / st.n >= 0.3 && len / st.n >= 4) out.add(k);
+      col.values.forEach((x, c) => (len += x.length * col.counts[c]));
+      if (col.values.length / col.n >= 0.3 && len / col.n >= 4) out.push(k);
     }
     return out;
   }
 
-  private fieldWeight(key: string, a: string, b: string): number {
-    const st = this.stats.get(key)!;
-    const { m, u0, floor, kind } = st.spec;
-    const disagree = st.disagree;
-    if (a === b) {
-      let w = st.exact.get(a);
-      if (w === undefined) {
-        const others = Math.max((st.counts.get(a) ?? 0) - 2, 0);
-        w = Math.log2(m / ((others + PSEUDO_LEADS * u0) / (this.n + PSEUDO_LEADS)));
-        st.exact.set(a, w);
-      }
-      return w;
+  /** Fields present on some leads that could not be compared as given, with how often. */
+  fieldNotes(): FieldNote[] {
+    const notes = [...this.noteCounts].map(([kind, count]) => ({ ...NOTE_REASONS[kind], count }));
+    for (const name of this.rowIdAttributes) {
+      notes.push({ field: `attributes.${name}`, handling: "ignored", reason: "every value is different (a row identifier), so it cannot show two leads to be one", count: this.columns.get(`attr:${name}`)!.n });
     }
-    if (floor >= 1) return disagree;
-    let s: number;
-    switch (kind) {
+    return notes;
+  }
+
+  private similarity(col: Column, a: string, b: string): number {
+    switch (col.spec.kind) {
       case "email": {
         const [la, da] = splitAt(a);
         const [lb, db] = splitAt(b);
-        s = da === db ? jaroWinkler(la, lb) : 0;
-        break;
+        return da === db ? jaroWinkler(la, lb) : 0;
       }
       case "code":
-        s = codeSimilarity(a, b);
-        break;
+        return codeSimilarity(a, b);
       case "text":
-        s = textSimilarity(a, b);
-        break;
+        return textSimilarity(a, b);
+      case "phone":
+        return phoneSimilarity(a, b);
+      case "organisation":
+        return organisationSimilarity(a, b);
+      case "address":
+        return addressSimilarity(a, b);
+      case "exact":
+        return 0;
       default:
-        s = jaroWinkler(a, b);
+        return jaroWinkler(a, b);
     }
-    if (s <= floor) return disagree;
-    return disagree + (st.agree - disagree) * Math.min(1, (s - floor) / (1 - floor));
   }
 
-  /** Total evidence (log2 likelihood ratio) that leads i and j are the same person. */
-  weight(i: number, j: number): number {
-    const a = this.prepared[i].values;
-    const b = this.prepared[j].values;
-    let w = 0;
-    let org: number | undefined;
-    for (const [k, x] of a) {
-      if (k === "firstName" || k === "lastName") continue;
-      const y = b.get(k);
-      if (y === undefined) continue;
-      const fw = this.fieldWeight(k, x, y);
-      // Company name and company domain say the same thing: count the stronger one only.
-      if (k === "company" || k === "domain") org = org === undefined ? fw : Math.max(org, fw);
-      else w += fw;
+  /** Weight of one field for codes ca, cb (both present), with the similarity behind it. */
+  private fieldWeight(col: Column, ca: number, cb: number): [weight: number, similarity: number] {
+    if (ca === cb) {
+      let w = col.exact![ca];
+      if (Number.isNaN(w)) {
+        const others = Math.max(col.counts[ca] - 2, 0);
+        w = Math.log2(col.spec.m / ((others + PSEUDO_LEADS * col.spec.u0) / (this.n + PSEUDO_LEADS)));
+        col.exact![ca] = w;
+      }
+      return [w, 1];
     }
-    if (org !== undefined) w += org;
-    // Names, straight or swapped (given name and surname exchanged), whichever fits better.
-    const fa = a.get("firstName");
-    const la = a.get("lastName");
-    const fb = b.get("firstName");
-    const lb = b.get("lastName");
-    const straight = (fa && fb ? this.fieldWeight("firstName", fa, fb) : 0) + (la && lb ? this.fieldWeight("lastName", la, lb) : 0);
+    const s = this.similarity(col, col.values[ca], col.values[cb]);
+    return [this.interpolate(col, s), s];
+  }
+
+  private interpolate(col: Column, s: number): number {
+    const { floor } = col.spec;
+    if (floor >= 1 || s <= floor) return col.disagree;
+    return col.disagree + (col.agree - col.disagree) * Math.min(1, (s - floor) / (1 - floor));
+  }
+
+  private code(key: string, i: number): number {
+    return this.columns.get(key)?.codes.get(i) ?? -1;
+  }
+
+  /**
+   * Total evidence (log2 likelihood ratio) that leads i and j are the same lead; with `evidence`,
+   * each field's part is pushed onto it.
+   */
+  weight(i: number, j: number, evidence?: LinkEvidence[]): number {
+    if (!this.finished) this.finish();
+    let w = 0;
+    let org: { w: number; e?: LinkEvidence } | undefined;
+    const record = (col: Column, ca: number, cb: number, fw: number, s: number, field = col.spec.key, note?: string): LinkEvidence | undefined => {
+      if (!evidence) return undefined;
+      const e: LinkEvidence = { field: field.startsWith("attr:") ? `attributes.${field.slice(5)}` : field, a: col.values[ca], b: col.values[cb], weight: round2(fw), similarity: round2(s) };
+      if (note) e.note = note;
+      return e;
+    };
+    let attrFor: { w: number; e?: LinkEvidence } | undefined;
+    let attrAgainst: { w: number; e?: LinkEvidence } | undefined;
+    for (const [key, col] of this.columns) {
+      if (key === "firstName" || key === "lastName" || !col.compared) continue;
+      const ca = col.codes.get(i);
+      const cb = col.codes.get(j);
+      if (ca < 0 || cb < 0) continue;
+      const [fw, s] = this.fieldWeight(col, ca, cb);
+      // Company name and company domain say the same thing: count the stronger one only.
+      if (key === "company" || key === "domain") {
+        if (!org || fw > org.w) org = { w: fw, e: record(col, ca, cb, fw, s) };
+        continue;
+      }
+      // Free-form attributes are often facets of one thing (an agency's programme, fund and
+      // enrolment): count the strongest agreement and the strongest disagreement among them only.
+      if (key.startsWith("attr:")) {
+        if (fw > 0 && (!attrFor || fw > attrFor.w)) attrFor = { w: fw, e: record(col, ca, cb, fw, s) };
+        if (fw < 0 && (!attrAgainst || fw < attrAgainst.w)) attrAgainst = { w: fw, e: record(col, ca, cb, fw, s) };
+        continue;
+      }
+      w += fw;
+      const e = record(col, ca, cb, fw, s);
+      if (e) evidence!.push(e);
+    }
+    for (const part of [org, attrFor, attrAgainst]) {
+      if (!part) continue;
+      w += part.w;
+      if (part.e) evidence!.push(part.e);
+    }
+    return w + this.nameWeight(i, j, evidence);
+  }
+
+  /** Names, straight or swapped (given name and surname exchanged), whichever fits better. */
+  private nameWeight(i: number, j: number, evidence?: LinkEvidence[]): number {
+    const first = this.columns.get("firstName");
+    const last = this.columns.get("lastName");
+    const fa = first ? first.codes.get(i) : -1;
+    const fb = first ? first.codes.get(j) : -1;
+    const la = last ? last.codes.get(i) : -1;
+    const lb = last ? last.codes.get(j) : -1;
+    const [wf, sf] = fa >= 0 && fb >= 0 ? this.fieldWeight(first!, fa, fb) : [0, 0];
+    const [wl, sl] = la >= 0 && lb >= 0 ? this.fieldWeight(last!, la, lb) : [0, 0];
+    const straight = wf + wl;
     let names = straight;
-    if (fa && lb && la && fb) {
-      const first = this.fieldWeight("firstName", fa, fb);
-      const last = this.fieldWeight("lastName", la, lb);
-      const cf = this.crossWeight("firstName", fa, lb);
-      const cl = this.crossWeight("lastName", la, fb);
-      if (fa !== fb) names = Math.max(straight, cf + cl - 1);
+    let swapped: [number, number, number, number] | undefined;
+    if (fa >= 0 && fb >= 0 && la >= 0 && lb >= 0) {
+      const sCross1 = jaroWinkler(first!.values[fa], last!.values[lb]);
+      const sCross2 = jaroWinkler(last!.values[la], first!.values[fb]);
+      const cf = this.interpolate(first!, sCross1 === 1 ? 1 : sCross1);
+      const cl = this.interpolate(last!, sCross2 === 1 ? 1 : sCross2);
+      if (fa !== fb && cf + cl - 1 > straight) {
+        names = cf + cl - 1;
+        swapped = [cf, sCross1, cl, sCross2];
+      }
       // Two full names that match neither way round are two people (colleagues share a company,
       // an office and a switchboard), unless a personal identifier agrees exactly.
-      if (first < 0 && last < 0 && (cf < 0 || cl < 0) && !PERSONAL_IDS.some((k) => a.get(k) !== undefined && a.get(k) === b.get(k))) {
+      if (wf < 0 && wl < 0 && (cf < 0 || cl < 0) && !PERSONAL_IDS.some((k) => this.code(k, i) >= 0 && this.code(k, i) === this.code(k, j))) {
         return -Infinity;
       }
     }
-    return w + names;
-  }
-
-  private crossWeight(key: string, a: string, b: string): number {
-    const st = this.stats.get(key);
-    if (!st) return 0;
-    const s = a === b ? 1 : jaroWinkler(a, b);
-    if (s <= st.spec.floor) return st.disagree;
-    return st.disagree + (st.agree - st.disagree) * Math.min(1, (s - st.spec.floor) / (1 - st.spec.floor));
+    if (evidence) {
+      if (swapped) {
+        evidence.push({ field: "firstName", a: first!.values[fa], b: last!.values[lb], weight: round2(swapped[0] - 0.5), similarity: round2(swapped[1]), note: "compared with the other lead's lastName (names swapped)" });
+        evidence.push({ field: "lastName", a: last!.values[la], b: first!.values[fb], weight: round2(swapped[2] - 0.5), similarity: round2(swapped[3]), note: "compared with the other lead's firstName (names swapped)" });
+      } else {
+        if (fa >= 0 && fb >= 0) evidence.push({ field: "firstName", a: first!.values[fa], b: first!.values[fb], weight: round2(wf), similarity: round2(sf) });
+        if (la >= 0 && lb >= 0) evidence.push({ field: "lastName", a: last!.values[la], b: last!.values[lb], weight: round2(wl), similarity: round2(sl) });
+      }
+    }
+    return names;
   }
 
   /** Match score in [0, 1]: the posterior probability of a match, prior odds 1 : max(N, 1000). */
@@ -289,37 +543,66 @@ export class LeadMatcher {
     return 1 / (1 + Math.pow(2, this.priorBits - this.weight(i, j)));
   }
 
-  /** Pairs (i < j) sharing at least one blocking key, each once. */
-  candidatePairs(maxBlockSize: number): { pairs: Array<[number, number]>; skippedBlocks: number } {
-    const blocks = new Map<string, number[]>();
-    this.prepared.forEach((p, i) => {
-      for (const key of p.blocks) {
-        const list = blocks.get(key);
-        if (list) list.push(i);
-        else blocks.set(key, [i]);
-      }
-    });
-    const seen = new Set<number>();
-    const pairs: Array<[number, number]> = [];
+  /** Why i and j match: each compared field's values and weight, strongest first. */
+  explain(i: number, j: number): LinkEvidence[] {
+    const evidence: LinkEvidence[] = [];
+    this.weight(i, j, evidence);
+    return evidence.sort((x, y) => y.weight - x.weight);
+  }
+
+  /**
+   * Calls `visit(i, j)` (i < j) once for each pair of leads sharing a blocking key, block by block;
+   * blocks larger than maxBlockSize are skipped. Returns the pairs visited and the blocks skipped.
+   */
+  forEachCandidatePair(maxBlockSize: number, visit: (i: number, j: number) => void): { pairs: number; skippedBlocks: number } {
+    if (!this.finished) this.finish();
+    const index = this.blockIndex!;
+    let pairs = 0;
     let skippedBlocks = 0;
-    for (const members of blocks.values()) {
-      if (members.length < 2) continue;
-      if (members.length > maxBlockSize) {
-        skippedBlocks++;
-        continue;
-      }
-      for (let x = 0; x < members.length; x++) {
-        for (let y = x + 1; y < members.length; y++) {
-          const i = members[x];
-          const j = members[y];
-          const id = i < j ? i * this.n + j : j * this.n + i;
-          if (seen.has(id)) continue;
-          seen.add(id);
-          pairs.push(i < j ? [i, j] : [j, i]);
+    let start = 0;
+    const members: number[] = [];
+    while (start < index.length) {
+      const hash = Math.floor(index[start] / MAX_MATCH_LEADS);
+      let end = start + 1;
+      while (end < index.length && Math.floor(index[end] / MAX_MATCH_LEADS) === hash) end++;
+      const size = end - start;
+      if (size > maxBlockSize) skippedBlocks++;
+      else if (size > 1) {
+        members.length = 0;
+        for (let k = start; k < end; k++) members.push(index[k] - hash * MAX_MATCH_LEADS);
+        for (let x = 0; x < size; x++) {
+          for (let y = x + 1; y < size; y++) {
+            const i = members[x];
+            const j = members[y];
+            // Two keys of one lead can hash alike; a pair sharing an earlier key was visited there.
+            if (i === j || this.sharedEarlierKey(i, j, hash)) continue;
+            pairs++;
+            visit(i, j);
+          }
         }
       }
+      start = end;
     }
     return { pairs, skippedBlocks };
+  }
+
+  /** Do i and j share a key hashing below `hash`? Then the pair was visited in that earlier block. */
+  private sharedEarlierKey(i: number, j: number, hash: number): boolean {
+    const off = this.leadKeyOffsets!;
+    const h = this.leadKeyHashes!;
+    let a = off[i];
+    let b = off[j];
+    const ea = off[i + 1];
+    const eb = off[j + 1];
+    while (a < ea && b < eb) {
+      const x = h[a];
+      const y = h[b];
+      if (x >= hash || y >= hash) return false;
+      if (x === y) return true;
+      if (x < y) a++;
+      else b++;
+    }
+    return false;
   }
 }
 
@@ -328,40 +611,62 @@ function splitAt(email: string): [string, string] {
   return [email.slice(0, at), email.slice(at + 1)];
 }
 
-function blockingKeys(v: Map<string, string>, idLike: Set<string>): string[] {
+function blockingKeys(v: Map<string, string>): string[] {
   const keys: string[] = [];
   const add = (k: string, ...parts: Array<string | undefined>) => {
     if (parts.every((p) => p)) keys.push(`${k}:${parts.join("|")}`);
   };
   add("e", v.get("email"));
-  add("p", v.get("phone"));
+  const phone = v.get("phone");
+  if (phone) add("p", phone.replace(/\D/g, "").slice(-7));
   add("li", v.get("linkedin"));
   const sf = soundex(v.get("firstName") ?? "") || undefined;
   const sl = soundex(v.get("lastName") ?? "") || undefined;
+  const postcode = v.get("postcode");
   if (sf && sl) add("n", ...[sf, sl].sort());
-  add("lp", sl, v.get("postcode"));
-  add("fp", sf, v.get("postcode"));
+  add("lp", sl, postcode);
+  add("fp", sf, postcode);
   add("d", v.get("dob"));
-  add("ad", v.get("address"));
-  add("dl", v.get("domain"), sl);
-  add("df", v.get("domain"), sf);
-  for (const k of idLike) add(`a:${k}`, v.get(k));
+  const address = v.get("address");
+  add("ad", address);
+  const parts = address ? addressParts(address) : undefined;
+  if (parts) add("ah", parts.number, parts.street);
+  add("dl", v.get("domain"), sf);
+  add("df", v.get("domain"), sl);
+  const company = v.get("company");
+  if (company) {
+    add("c", company);
+    const where = postcode ?? v.get("city") ?? "";
+    const words = organisationTokens(company);
+    for (const w of words) add("cw", w, where || "-");
+    if (words.length >= 2) add("cs", soundex(words[0]), soundex(words[1]));
+  }
   return keys;
 }
 
-/** Finds the duplicate clusters among leads; see the module comment for the method. */
-export function findDuplicates(leads: LeadRecord[], options: MatchOptions = {}): DedupeResult {
+export interface MatchGroup {
+  /** Lead indexes in the matcher, the cluster's members. */
+  members: number[];
+  /** The links that joined the group: lead indexes and score. */
+  links: Array<{ i: number; j: number; s: number }>;
+}
+
+/**
+ * Scores every candidate pair of a finished matcher and clusters the matches (see the module
+ * comment). Returns the groups of two or more leads, in order of their first lead.
+ */
+export function clusterMatches(matcher: LeadMatcher, options: MatchOptions = {}): { groups: MatchGroup[]; candidatePairs: number; skippedBlocks: number } {
   const threshold = options.threshold ?? 0.85;
   const guard = options.chainGuard ?? 0.5;
   const maxCluster = options.maxClusterSize ?? 50;
-  const matcher = new LeadMatcher(leads);
-  const { pairs, skippedBlocks } = matcher.candidatePairs(options.maxBlockSize ?? 500);
+  matcher.finish();
+  const n = matcher.n;
   const checkAbort = () => {
     if (options.signal?.aborted) throw options.signal.reason ?? new Error("aborted");
   };
 
   const scores = new Map<number, number>();
-  const pairId = (i: number, j: number) => (i < j ? i * matcher.n + j : j * matcher.n + i);
+  const pairId = (i: number, j: number) => (i < j ? i * n + j : j * n + i);
   const scoreOf = (i: number, j: number) => {
     const id = pairId(i, j);
     let s = scores.get(id);
@@ -373,16 +678,20 @@ export function findDuplicates(leads: LeadRecord[], options: MatchOptions = {}):
   };
 
   const edges: Array<{ i: number; j: number; s: number }> = [];
-  for (let k = 0; k < pairs.length; k++) {
-    if (k % 2000 === 0) checkAbort();
-    const [i, j] = pairs[k];
-    const s = scoreOf(i, j);
-    if (s >= threshold) edges.push({ i, j, s });
-  }
+  let visited = 0;
+  const { pairs, skippedBlocks } = matcher.forEachCandidatePair(options.maxBlockSize ?? 500, (i, j) => {
+    if (++visited % 2000 === 0) checkAbort();
+    const s = matcher.score(i, j);
+    if (s >= threshold) {
+      edges.push({ i, j, s });
+      scores.set(pairId(i, j), s);
+    }
+  });
   edges.sort((x, y) => y.s - x.s || x.i - y.i || x.j - y.j);
 
   // Union-find with member lists and the links that joined each cluster.
-  const parent = leads.map((_, i) => i);
+  const parent = new Int32Array(n);
+  for (let i = 0; i < n; i++) parent[i] = i;
   const members = new Map<number, number[]>();
   const links = new Map<number, Array<{ i: number; j: number; s: number }>>();
   const find = (x: number): number => {
@@ -418,26 +727,42 @@ export function findDuplicates(leads: LeadRecord[], options: MatchOptions = {}):
     members.delete(small);
     links.delete(small);
   }
+  const groups = [...members.entries()]
+    .map(([r, m]) => ({ members: [...m].sort((x, y) => x - y), links: links.get(r) ?? [] }))
+    .sort((x, y) => x.members[0] - y.members[0]);
+  return { groups, candidatePairs: pairs, skippedBlocks };
+}
 
-  const clusters: DuplicateCluster[] = [];
-  const roots = [...members.keys()].sort((x, y) => Math.min(...membersOf(x)) - Math.min(...membersOf(y)));
-  for (const r of roots) {
-    const group = membersOf(r).map((i) => leads[i]);
-    const survivor = chooseSurvivor(group);
-    const duplicates = group.filter((l) => l !== survivor);
-    const ls = links.get(r) ?? [];
-    clusters.push({
-      survivorId: survivor.id,
-      duplicateIds: duplicates.map((d) => d.id),
-      score: round(Math.min(...ls.map((l) => l.s))),
-      mergedFields: mergeInto(survivor, duplicates),
-      links: ls.map((l) => ({ a: leads[l.i].id, b: leads[l.j].id, score: round(l.s) })),
-    });
-  }
-  return { clusters, duplicatesFound: clusters.reduce((n, c) => n + c.duplicateIds.length, 0), candidatePairs: pairs.length, skippedBlocks };
+/** A group as the capability reports it: survivor, duplicates, merged fields, links with evidence. */
+export function toCluster(matcher: LeadMatcher, group: MatchGroup, leadsById: Map<string, LeadRecord>): DuplicateCluster {
+  const ids = matcher.ids;
+  const leads = group.members.map((i) => {
+    const lead = leadsById.get(ids[i]);
+    if (!lead) throw new Error(`lead ${ids[i]} of a cluster was not loaded`);
+    return lead;
+  });
+  const survivor = chooseSurvivor(leads);
+  const duplicates = leads.filter((l) => l !== survivor);
+  return {
+    survivorId: survivor.id,
+    duplicateIds: duplicates.map((d) => d.id),
+    score: round(Math.min(...group.links.map((l) => l.s))),
+    mergedFields: mergeInto(survivor, duplicates),
+    links: group.links.map((l) => ({ a: ids[l.i], b: ids[l.j], score: round(l.s), evidence: matcher.explain(l.i, l.j) })),
+  };
+}
+
+/** Finds the duplicate clusters among leads held in memory; see the module comment for the method. */
+export function findDuplicates(leads: LeadRecord[], options: MatchOptions = {}): DedupeResult {
+  const matcher = new LeadMatcher(leads, options).finish();
+  const { groups, candidatePairs, skippedBlocks } = clusterMatches(matcher, options);
+  const byId = new Map(leads.map((l) => [l.id, l]));
+  const clusters = groups.map((g) => toCluster(matcher, g, byId));
+  return { clusters, duplicatesFound: clusters.reduce((n, c) => n + c.duplicateIds.length, 0), candidatePairs, skippedBlocks, fieldNotes: matcher.fieldNotes() };
 }
 
 const round = (x: number) => Math.round(x * 10000) / 10000;
+const round2 = (x: number) => (Number.isFinite(x) ? Math.round(x * 100) / 100 : x);
 
 /** The lead that survives: the most complete, then the most recently updated, then the oldest. */
 export function chooseSurvivor(group: LeadRecord[]): LeadRecord {

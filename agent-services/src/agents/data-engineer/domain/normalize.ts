@@ -83,18 +83,34 @@ export interface PhoneCheck {
   region?: string;
 }
 
-/** Parse a phone number with the lead's country as the default region. */
-export function checkPhone(raw: string | null | undefined, country?: string | null): PhoneCheck {
+/**
+ * Parse a phone number with the lead's country as the default region, or `defaultCountry` (the
+ * tenant's or the task's) when the lead has none or an unrecognised one.
+ */
+export function checkPhone(raw: string | null | undefined, country?: string | null, defaultCountry?: string | null): PhoneCheck {
   if (!raw || !raw.trim()) return { valid: false };
-  const region = countryCode(country);
+  const region = countryCode(country) ?? countryCode(defaultCountry);
   const p = parsePhoneNumberFromString(raw.trim(), region ? { defaultCountry: region } : undefined);
   if (!p) return { valid: false, region };
   return { e164: p.number, valid: p.isValid(), region: p.country ?? region };
 }
 
-/** E.164 form of a phone number, or undefined when it cannot be parsed. */
-export function normalizePhone(raw: string | null | undefined, country?: string | null): string | undefined {
-  return checkPhone(raw, country).e164;
+/** Phones with fewer digits than this carry too little to compare. */
+export const MIN_PHONE_DIGITS = 7;
+
+export type PhoneKey = { kind: "e164"; value: string } | { kind: "digits"; value: string } | { kind: "none" };
+
+/**
+ * A phone number for matching: its E.164 form when it parses as a valid number (lead country, else
+ * the default country), else its digits when there are at least MIN_PHONE_DIGITS of them (compared
+ * by their national tail, so `310/246-1501` still meets `+1 310 246 1501`), else nothing.
+ */
+export function phoneKey(raw: string | null | undefined, country?: string | null, defaultCountry?: string | null): PhoneKey {
+  if (!raw || !raw.trim()) return { kind: "none" };
+  const p = checkPhone(raw, country, defaultCountry);
+  if (p.valid && p.e164) return { kind: "e164", value: p.e164 };
+  const digits = raw.replace(/\D/g, "");
+  return digits.length >= MIN_PHONE_DIGITS ? { kind: "digits", value: digits } : { kind: "none" };
 }
 
 /** Lower case, accents and punctuation removed, whitespace collapsed. */
@@ -148,7 +164,18 @@ const COMPANY_SUFFIXES = new Set([
 ]);
 
 export function normalizeCompany(raw: string | null | undefined): string {
-  return foldText(raw).split(" ").filter((t) => t && !COMPANY_SUFFIXES.has(t)).join(" ");
+  const tokens = foldText(raw).split(" ").filter(Boolean);
+  const kept = tokens.filter((t) => !COMPANY_SUFFIXES.has(t));
+  // A name made only of suffix words ("The Company") keeps them rather than becoming empty.
+  return (kept.length ? kept : tokens).join(" ");
+}
+
+/** Words too common in organisation names to identify one (for blocking keys). */
+const ORG_STOPWORDS = new Set(["and", "of", "for", "at", "in", "on", "de", "la", "le", "des", "du", "der", "die", "und", "y", "el", "los", "st", "saint"]);
+
+/** The distinctive words of a normalised organisation name (3+ characters, not stopwords). */
+export function organisationTokens(normalized: string): string[] {
+  return [...new Set(normalized.split(" ").filter((t) => t.length >= 3 && !ORG_STOPWORDS.has(t)))];
 }
 
 const TWO_LEVEL_SUFFIXES = /\.(?:co|com|net|org|gov|ac|edu|ltd|plc|ne|or)\.[a-z]{2}$/;
@@ -187,11 +214,28 @@ export function normalizeLinkedin(raw: string | null | undefined): string | unde
 const ADDRESS_ABBREVIATIONS: Record<string, string> = {
   st: "street", str: "street", rd: "road", ave: "avenue", av: "avenue", blvd: "boulevard", dr: "drive", ln: "lane",
   pl: "place", ct: "court", cres: "crescent", cr: "crescent", hwy: "highway", pde: "parade", tce: "terrace", sq: "square",
-  apt: "apartment", ste: "suite", fl: "floor", n: "north", s: "south", e: "east", w: "west",
+  apt: "apartment", ste: "suite", fl: "floor", n: "north", s: "south", e: "east", w: "west", blv: "boulevard",
+  bl: "boulevard", pkwy: "parkway", pky: "parkway", cir: "circle", ter: "terrace", hts: "heights", mt: "mount",
+  ctr: "center", centre: "center", expy: "expressway", fwy: "freeway", plz: "plaza", rte: "route", sts: "streets",
+  ne: "northeast", nw: "northwest", se: "southeast", sw: "southwest",
 };
+const DIRECTIONS = new Set(["north", "south", "east", "west", "northeast", "northwest", "southeast", "southwest"]);
 
 export function normalizeAddress(raw: string | null | undefined): string {
   return foldText(raw).split(" ").filter(Boolean).map((t) => ADDRESS_ABBREVIATIONS[t] ?? t).join(" ");
+}
+
+/**
+ * House number and street name word of a normalised address ("221 east 51st street" -> 221 and
+ * 51st): the first number, and the first word after it that is not a direction. Undefined when the
+ * address has no number followed by a word.
+ */
+export function addressParts(normalized: string): { number: string; street: string } | undefined {
+  const tokens = normalized.split(" ");
+  const at = tokens.findIndex((t) => /^\d+[a-z]?$/.test(t));
+  if (at < 0) return undefined;
+  const street = tokens.slice(at + 1).find((t) => !DIRECTIONS.has(t));
+  return street ? { number: tokens[at], street } : undefined;
 }
 
 export function normalizePostcode(raw: string | null | undefined): string {

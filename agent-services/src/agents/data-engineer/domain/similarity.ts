@@ -1,5 +1,9 @@
-/** String similarities in [0, 1]: Jaro-Winkler for names, edit distance for codes and addresses. */
+/**
+ * String similarities in [0, 1]: Jaro-Winkler for names, edit distance for codes and addresses,
+ * token overlap for organisation names, national tails for phone numbers.
+ */
 import { distance as levenshtein } from "fastest-levenshtein";
+import { addressParts, MIN_PHONE_DIGITS } from "./normalize";
 
 // Match flags reused across calls (the matcher calls this in a tight loop).
 let flagsA = new Uint8Array(64);
@@ -105,4 +109,69 @@ export function textSimilarity(a: string, b: string): number {
   const sb = b.split(" ").sort().join(" ");
   const sorted = sa === a && sb === b ? direct : 1 - levenshtein(sa, sb) / Math.max(sa.length, sb.length);
   return Math.max(direct, sorted);
+}
+
+/** Do two words agree: equal, one an abbreviation (prefix of 3+ characters) of the other, or a close typo? */
+function sameWord(a: string, b: string): boolean {
+  if (a === b) return true;
+  const [short, long] = a.length <= b.length ? [a, b] : [b, a];
+  if (short.length >= 3 && long.startsWith(short)) return true;
+  return short.length >= 4 && jaroWinkler(a, b) >= 0.92;
+}
+
+/**
+ * Normalised organisation names: the best of Jaro-Winkler on the whole name, the Dice overlap of
+ * their words (abbreviations and typos count as the same word), and 0.9 when every word of a name of
+ * two or more words appears in the other ("st catherine st lucy" in "chicago commons association st
+ * catherine st lucy school").
+ */
+export function organisationSimilarity(a: string, b: string): number {
+  if (a === b) return a.length ? 1 : 0;
+  const jw = jaroWinkler(a, b);
+  const ta = a.split(" ");
+  const tb = b.split(" ");
+  const [short, long] = ta.length <= tb.length ? [ta, tb] : [tb, ta];
+  const used = new Uint8Array(long.length);
+  let matched = 0;
+  for (const w of short) {
+    for (let k = 0; k < long.length; k++) {
+      if (!used[k] && sameWord(w, long[k])) {
+        used[k] = 1;
+        matched++;
+        break;
+      }
+    }
+  }
+  const dice = (2 * matched) / (ta.length + tb.length);
+  const contained = short.length >= 2 && matched === short.length ? 0.9 : 0;
+  return Math.max(jw, dice, contained);
+}
+
+/**
+ * Normalised addresses: edit similarity on the text (word order ignored), raised to 0.97 when house
+* number and street word agree ("27 washington oak park il" and "27 north washington boulevard").
+ */
+export function addressSimilarity(a: string, b: string): number {
+  const text = textSimilarity(a, b);
+  const pa = addressParts(a);
+  const pb = addressParts(b);
+  if (pa && pb && pa.number === pb.number && sameWord(pa.street, pb.street)) return Math.max(text, 0.97);
+  return text;
+}
+
+/**
+ * Phone numbers as E.164 (`+...`) or bare digits (numbers that did not parse): the same national
+ * tail of MIN_PHONE_DIGITS or more digits is agreement (a bare 7- or 10-digit number against its
+ * E.164 form); otherwise edit similarity of the last ten digits. Two parsed numbers carry their
+ * country codes and are compared whole: a shared tail does not make them one number.
+ */
+export function phoneSimilarity(a: string, b: string): number {
+  const da = a.charCodeAt(0) === 43 ? a.slice(1) : a;
+  const db = b.charCodeAt(0) === 43 ? b.slice(1) : b;
+  if (da === db) return 1;
+  const n = Math.min(da.length, db.length);
+  if (a !== da && b !== db) return codeSimilarity(da, db);
+  if (n >= MIN_PHONE_DIGITS && da.slice(-n) === db.slice(-n)) return 1;
+  const k = Math.min(n, 10);
+  return codeSimilarity(da.slice(-k), db.slice(-k));
 }

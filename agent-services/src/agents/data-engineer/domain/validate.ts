@@ -26,6 +26,8 @@ export interface ValidateOptions {
   staleAfterDays?: number;
   requiredFields?: LeadField[];
   now?: Date;
+  /** Country for phones of leads without a recognised one (ISO code). */
+  defaultCountry?: string;
   /** Duplicate lead id -> the survivor it duplicates, and the match score. */
   duplicates?: Map<string, { survivorId: string; score: number }>;
 }
@@ -50,7 +52,7 @@ export function validateLeadRecords(leads: LeadRecord[], options: ValidateOption
     }
     if (!isEmpty(lead.email) && !isValidEmail(lead.email!)) add("email", "invalid_email", `"${lead.email}" is not a valid email address`);
     if (!isEmpty(lead.phone)) {
-      const p = checkPhone(lead.phone, lead.country);
+      const p = checkPhone(lead.phone, lead.country, options.defaultCountry);
       if (!p.valid) {
         add("phone", "invalid_phone", p.e164
           ? `"${lead.phone}" is not a valid number${p.region ? ` for ${p.region}` : ""}`

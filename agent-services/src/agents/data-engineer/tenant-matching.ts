@@ -1,0 +1,68 @@
+/**
+ * Duplicate clusters over a task's leads: the leads it names (held in memory), or the tenant's
+ * whole live population streamed from Postgres a page at a time into the matcher, which keeps only
+ * normalised values. Members of the clusters are then loaded by id to pick survivors and merges.
+ * Shared by dedupeLeads and validateLeads.
+ */
+import type { HandlerContext } from "../../queue/handler";
+import { readTenantSettings } from "../../tasks/tenants";
+import type { LeadRecord } from "./domain/lead";
+import { clusterMatches, LeadMatcher, toCluster, type DuplicateCluster, type FieldNote, type MatchOptions } from "./domain/matcher";
+import { forEachLeadPage, loadLeadsByIds } from "./lead-store";
+
+const LOAD_CHUNK = 5000;
+
+export interface TenantMatch {
+  clusters: DuplicateCluster[];
+  leadsConsidered: number;
+  candidatePairs: number;
+  skippedBlocks: number;
+  fieldNotes: FieldNote[];
+  defaultCountry: string | null;
+}
+
+/** The task's defaultCountry input, else the tenant's setting, else none. */
+export async function defaultCountryFor(ctx: HandlerContext, input: unknown): Promise<string | undefined> {
+  if (typeof input === "string" && input) return input;
+  return (await ctx.db(readTenantSettings)).defaultCountry;
+}
+
+/**
+ * Matches `leads` when given, else every live lead of the tenant; progress runs from `from` to `to`
+ * percent. Clusters carry survivor, merged fields and per-link evidence.
+ */
+export async function matchLeads(
+  ctx: HandlerContext,
+  leads: LeadRecord[] | undefined,
+  options: MatchOptions,
+  progress: { from: number; to: number },
+): Promise<TenantMatch> {
+  const matcher = new LeadMatcher([], options);
+  const span = progress.to - progress.from;
+  let considered: number;
+  if (leads) {
+    for (const lead of leads) matcher.add(lead);
+    considered = leads.length;
+  } else {
+    considered = await forEachLeadPage(ctx.db, ctx.signal, async (page) => {
+      for (const lead of page) matcher.add(lead);
+      if (matcher.n % 50_000 < page.length) await ctx.progress(progress.from + span * 0.1, `read ${matcher.n} leads`);
+    });
+  }
+  await ctx.progress(progress.from + span * 0.4, `comparing ${considered} leads`);
+  const { groups, candidatePairs, skippedBlocks } = clusterMatches(matcher, { ...options, signal: ctx.signal });
+  await ctx.progress(progress.from + span * 0.8, `${groups.length} clusters found; reading their leads`);
+
+  const byId = new Map<string, LeadRecord>();
+  if (leads) for (const l of leads) byId.set(l.id, l);
+  else {
+    const ids = groups.flatMap((g) => g.members.map((i) => matcher.ids[i]));
+    for (let k = 0; k < ids.length; k += LOAD_CHUNK) {
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+      for (const l of await ctx.db((tx) => loadLeadsByIds(tx, ids.slice(k, k + LOAD_CHUNK)))) byId.set(l.id, l);
+    }
+  }
+  // A lead merged away while the run read the others is no longer live: its group waits for the next run.
+  const clusters = groups.filter((g) => g.members.every((i) => byId.has(matcher.ids[i]))).map((g) => toCluster(matcher, g, byId));
+  return { clusters, leadsConsidered: considered, candidatePairs, skippedBlocks, fieldNotes: matcher.fieldNotes(), defaultCountry: options.defaultCountry ?? null };
+}

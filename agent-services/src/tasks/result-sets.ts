@@ -1,0 +1,92 @@
+/**
+ * Result sets: a task's large result as ordered rows in task_results, written by the handler in
+ * batches and read by callers in pages. The cursor is opaque to callers (the next row's position).
+ */
+import type { TenantTx } from "../store/tenant-tx";
+import { invalidInput } from "./errors";
+
+export const DEFAULT_PAGE_SIZE = 1000;
+export const MAX_PAGE_SIZE = 10_000;
+/** Rows per INSERT: one statement, a bounded parameter size. */
+const WRITE_BATCH = 5000;
+
+/** What a task's outputs say about its result set; `href` is where the pages are read. */
+export interface ResultSetSummary {
+  /** What each row is: "clusters", "issues", "scores". */
+  items: string;
+  total: number;
+  href: string;
+  /** Cursor of the row after the first page the outputs carry, null when they carry every row. */
+  nextCursor: string | null;
+}
+
+export interface ResultPage {
+  items: unknown[];
+  nextCursor: string | null;
+  total: number;
+}
+
+export const encodeCursor = (seq: number) => Buffer.from(`r:${seq}`).toString("base64url");
+
+export function decodeCursor(cursor: string): number {
+  const m = /^r:(\d{1,10})$/.exec(Buffer.from(cursor, "base64url").toString("utf8"));
+  if (!m) throw invalidInput("cursor is not one this API returned", { errors: [{ path: "cursor", message: "invalid cursor" }] });
+  return Number(m[1]);
+}
+
+/** Appends a task's rows in order; the first call of a run clears what an earlier attempt wrote. */
+export class ResultSetWriter {
+  private written = 0;
+  private cleared = false;
+
+  constructor(
+    private readonly db: <T>(fn: (tx: TenantTx) => Promise<T>) => Promise<T>,
+    private readonly taskId: string,
+  ) {}
+
+  get count(): number {
+    return this.written;
+  }
+
+  async append(items: unknown[]): Promise<void> {
+    for (let start = 0; start < items.length || !this.cleared; start += WRITE_BATCH) {
+      const batch = items.slice(start, start + WRITE_BATCH);
+      const from = this.written;
+      await this.db(async (tx) => {
+        if (!this.cleared) await tx.query("DELETE FROM task_results WHERE task_id = $1", [this.taskId]);
+        if (batch.length) {
+          await tx.query(
+            `INSERT INTO task_results (tenant_id, task_id, seq, item)
+             SELECT $1::uuid, $2::uuid, $3::integer + o - 1, x FROM unnest($4::jsonb[]) WITH ORDINALITY AS u(x, o)`,
+            [tx.tenantId, this.taskId, from, batch.map((b) => JSON.stringify(b))],
+            "task_results_append",
+          );
+        }
+      });
+      this.cleared = true;
+      this.written += batch.length;
+    }
+  }
+
+  /** The outputs' description of the set, given how many rows the outputs carry themselves. */
+  summary(items: string, agentId: string, inOutputs: number): ResultSetSummary {
+    return {
+      items,
+      total: this.written,
+      href: `/agents/${agentId}/tasks/${this.taskId}/results`,
+      nextCursor: inOutputs < this.written ? encodeCursor(inOutputs) : null,
+    };
+  }
+}
+
+/** One page of a task's result set, from the cursor's row. */
+export async function readResultPage(tx: TenantTx, taskId: string, total: number, cursor: string | undefined, limit: number): Promise<ResultPage> {
+  const from = cursor ? decodeCursor(cursor) : 0;
+  const rows = await tx.query<{ item: unknown }>(
+    "SELECT item FROM task_results WHERE task_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
+    [taskId, from, limit],
+    "task_results_page",
+  );
+  const next = from + rows.length;
+  return { items: rows.map((r) => r.item), nextCursor: next < total && rows.length ? encodeCursor(next) : null, total };
+}
