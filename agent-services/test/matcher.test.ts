@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { findDuplicates, LeadMatcher } from "../src/agents/data-engineer/domain/matcher";
 import type { LeadRecord } from "../src/agents/data-engineer/domain/lead";
 import { organisationSimilarity, phoneSimilarity } from "../src/agents/data-engineer/domain/similarity";
-import { addressParts, normalizeAddress, phoneKey } from "../src/agents/data-engineer/domain/normalize";
+import { addressParts, normalizeAddress, normalizeCompany, phoneKey } from "../src/agents/data-engineer/domain/normalize";
 
 const members = (c: { survivorId: string; duplicateIds: string[] }) => [c.survivorId, ...c.duplicateIds].sort();
 
@@ -31,6 +31,37 @@ describe("organisation records", () => {
   test("duplicates are found by name, address and phone; different sites of one agency stay apart", () => {
     const { clusters } = findDuplicates(sites);
     expect(clusters.map(members).sort()).toEqual([["r1", "r2"], ["r3", "r4"], ["r5", "r6"], ["s1", "s2"]]);
+  });
+
+  test("restaurants of one hotel (one address, one switchboard) are different organisations; a shared email domain still joins two names", () => {
+    const leads: LeadRecord[] = [
+      { id: "h1", company: "Palace Court", address: "3570 Las Vegas Blvd. S", city: "Las Vegas", phone: "702/731-7547" },
+      { id: "h2", company: "Cafe Roma", address: "3570 Las Vegas Blvd. S", city: "Las Vegas", phone: "702/731-7547" },
+      { id: "h3", company: "palace court", address: "3570 las vegas blvd. s.", city: "las vegas", phone: "702-731-7110" },
+      { id: "d1", company: "Initech", domain: "initech.example", address: "1 Main St", phone: "555-0100-22" },
+      { id: "d2", company: "IT Corp", domain: "https://www.initech.example/", address: "1 Main St", phone: "555-0100-22" },
+    ];
+    const { clusters } = findDuplicates(leads);
+    expect(clusters.map(members).sort()).toEqual([["d1", "d2"], ["h1", "h3"]]);
+  });
+
+  test("legal forms written letter by letter are dropped; an exact name between two organisation records is not discounted for being frequent", () => {
+    expect(normalizeCompany("AKZO NOBEL N. V.")).toBe("akzo nobel");
+    expect(normalizeCompany("Shell B V.")).toBe("shell");
+    const firm = (k: number) => `Firm ${createHash("sha256").update(String(k)).digest("hex").slice(0, 8)}`;
+    const leads: LeadRecord[] = [
+      ...Array.from({ length: 40 }, (_, k) => ({ id: `a${k}`, company: k % 2 ? "AKZO NOBEL N.V." : "Akzo Nobel NV" })),
+      { id: "u1", company: "Unique Org BV" },
+      { id: "u2", company: "Unique Org B.V." },
+      ...Array.from({ length: 40 }, (_, k) => ({ id: `p${k}`, firstName: firm(k + 500).slice(5), lastName: firm(k + 900).slice(5), company: "Akzo Nobel" })),
+      ...Array.from({ length: 200 }, (_, k) => ({ id: `o${k}`, company: firm(k) })),
+    ];
+    const m = new LeadMatcher(leads).finish();
+    const companyWeight = (i: number, j: number) => m.explain(i, j).find((e) => e.field === "company")!.weight;
+    // Two Akzo Nobel records weigh as much as the one pair of a unique name...
+    expect(companyWeight(0, 1)).toBe(companyWeight(40, 41));
+    // ...while two people at Akzo Nobel share a frequent employer, which says less.
+    expect(companyWeight(42, 43)).toBeLessThan(companyWeight(0, 1) - 4);
   });
 
   test("a duplicate whose only agreeing key is the company name is still a candidate", () => {

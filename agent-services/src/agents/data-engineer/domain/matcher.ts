@@ -40,7 +40,7 @@ import {
   addressParts, companyDomain, countryCode, foldText, normalizeAddress, normalizeCompany, normalizeDate, normalizeDomain,
   normalizeEmail, normalizeFirstName, normalizeLinkedin, normalizeName, normalizePostcode, organisationTokens, phoneKey, soundex,
 } from "./normalize";
-import { addressSimilarity, codeSimilarity, jaroWinkler, organisationSimilarity, phoneSimilarity, textSimilarity } from "./similarity";
+import { addressSimilarity, codeSimilarity, jaroWinkler, organisationSimilarity, phoneSimilarity, sharesWord, textSimilarity } from "./similarity";
 
 export interface MatchOptions {
   /** Minimum match score (posterior probability) for a pair to be duplicates. Default 0.85. */
@@ -473,7 +473,11 @@ export class LeadMatcher {
       const ca = col.codes.get(i);
       const cb = col.codes.get(j);
       if (ca < 0 || cb < 0) continue;
-      const [fw, s] = this.fieldWeight(col, ca, cb);
+      let [fw, s] = this.fieldWeight(col, ca, cb);
+      // Between two organisation records a name is the organisation's own, not one many
+      // organisations share (as a given name is many people's): its repeats in the list are the
+      // same organisation listed again, so agreeing on it is not discounted for its frequency.
+      if (key === "company" && ca === cb && this.isOrganisationPair(i, j)) fw = Math.max(fw, this.uniqueAgreement(col));
       // Company name and company domain say the same thing: count the stronger one only.
       if (key === "company" || key === "domain") {
         if (!org || fw > org.w) org = { w: fw, e: record(col, ca, cb, fw, s) };
@@ -495,7 +499,34 @@ export class LeadMatcher {
       w += part.w;
       if (part.e) evidence!.push(part.e);
     }
+    if (this.differentOrganisations(i, j)) return -Infinity;
     return w + this.nameWeight(i, j, evidence);
+  }
+
+  /**
+   * Two organisation records (no person name on either) whose names share no word and are not
+   * alike are two organisations, however much else they share: restaurants of one hotel, tenants
+   * of one building and desks behind one switchboard have the same address and phone. An email or
+   * domain agreeing exactly still joins them.
+   */
+  private differentOrganisations(i: number, j: number): boolean {
+    const company = this.columns.get("company");
+    if (!company) return false;
+    const ca = company.codes.get(i);
+    const cb = company.codes.get(j);
+    if (ca < 0 || cb < 0 || ca === cb || !this.isOrganisationPair(i, j)) return false;
+    if (["email", "domain"].some((k) => this.code(k, i) >= 0 && this.code(k, i) === this.code(k, j))) return false;
+    return !sharesWord(company.values[ca], company.values[cb]);
+  }
+
+  /** Neither lead names a person: both are organisations (by company name). */
+  private isOrganisationPair(i: number, j: number): boolean {
+    return !["firstName", "lastName"].some((k) => this.code(k, i) >= 0 || this.code(k, j) >= 0);
+  }
+
+  /** The agreement weight of a value nobody else in the list has. */
+  private uniqueAgreement(col: Column): number {
+    return Math.log2(col.spec.m / ((PSEUDO_LEADS * col.spec.u0) / (this.n + PSEUDO_LEADS)));
   }
 
   /** Names, straight or swapped (given name and surname exchanged), whichever fits better. */

@@ -160,11 +160,16 @@ export function normalizeFirstName(raw: string | null | undefined): string {
 
 const COMPANY_SUFFIXES = new Set([
   "inc", "incorporated", "llc", "llp", "ltd", "limited", "plc", "corp", "corporation", "co", "company", "gmbh", "ag", "sa",
-  "sas", "sarl", "srl", "spa", "bv", "nv", "oy", "ab", "as", "pty", "pte", "kk", "the", "group", "holdings",
+  "sas", "sarl", "srl", "spa", "bv", "nv", "oy", "ab", "as", "pty", "pte", "kk", "the", "group", "holdings", "cv", "vof",
+  "gmbh", "kg", "ohg", "ev", "se", "lp", "pc", "pllc", "ltda", "sl", "sau", "oyj", "asa", "aps", "bvba", "sprl",
 ]);
 
 export function normalizeCompany(raw: string | null | undefined): string {
-  const tokens = foldText(raw).split(" ").filter(Boolean);
+  // Legal forms written letter by letter ("N. V.", "B V", "S.A.") fold to "n v": join such runs.
+  const tokens = foldText(raw)
+    .replace(/\b([a-z]) (?=[a-z]\b)/g, "$1")
+    .split(" ")
+    .filter(Boolean);
   const kept = tokens.filter((t) => !COMPANY_SUFFIXES.has(t));
   // A name made only of suffix words ("The Company") keeps them rather than becoming empty.
   return (kept.length ? kept : tokens).join(" ");

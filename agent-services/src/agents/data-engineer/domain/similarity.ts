@@ -99,11 +99,36 @@ export function codeSimilarity(a: string, b: string): number {
   return n ? 1 - osaDistance(a, b) / n : 0;
 }
 
-/** 1 - Levenshtein distance / longer length, on tokens sorted so that word order does not matter. */
+const LONG_TEXT = 64;
+
+/** Dice overlap of the words of two texts, as multisets. */
+function wordDice(a: string, b: string): number {
+  const counts = new Map<string, number>();
+  const wa = a.split(" ").filter(Boolean);
+  const wb = b.split(" ").filter(Boolean);
+  for (const w of wa) counts.set(w, (counts.get(w) ?? 0) + 1);
+  let common = 0;
+  for (const w of wb) {
+    const c = counts.get(w);
+    if (c) {
+      common++;
+      counts.set(w, c - 1);
+    }
+  }
+  return wa.length + wb.length ? (2 * common) / (wa.length + wb.length) : 0;
+}
+
+/**
+ * 1 - Levenshtein distance / longer length, on tokens sorted so that word order does not matter;
+ * texts longer than 64 characters by the overlap of their words.
+ */
 export function textSimilarity(a: string, b: string): number {
   if (a === b) return a.length ? 1 : 0;
   const n = Math.max(a.length, b.length);
   if (!n) return 0;
+  // Long free text (notes, lists of names): edit distance is quadratic and says little there;
+  // the overlap of the words does.
+  if (n > LONG_TEXT) return wordDice(a, b);
   const direct = 1 - levenshtein(a, b) / n;
   const sa = a.split(" ").sort().join(" ");
   const sb = b.split(" ").sort().join(" ");
@@ -117,6 +142,12 @@ function sameWord(a: string, b: string): boolean {
   const [short, long] = a.length <= b.length ? [a, b] : [b, a];
   if (short.length >= 3 && long.startsWith(short)) return true;
   return short.length >= 4 && jaroWinkler(a, b) >= 0.92;
+}
+
+/** Do two normalised names have a word in common (abbreviations and close typos count)? */
+export function sharesWord(a: string, b: string): boolean {
+  const tb = b.split(" ");
+  return a.split(" ").some((w) => tb.some((x) => sameWord(w, x)));
 }
 
 /**
