@@ -3,8 +3,8 @@
  * whole-tenant scoreLookalike, every cluster of a dedupe, every issue of a validation), in order,
  * read in pages through GET /agents/:agentId/tasks/:taskId/results. A run writes its rows in
  * batches and clears what an earlier attempt of the same task wrote; rows go with their task's
- * tenant (row-level security like every tenant table). Also an index for paging through a tenant's
- * live leads in id order (whole-tenant dedupe and validation).
+ * tenant (row-level security like every tenant table). Also the leads indexes for whole-tenant
+ * runs at a million leads (see below).
  */
 exports.up = async function up(knex) {
   const appRole = (knex.userParams && knex.userParams.appRole) || "dealscale_app";
@@ -27,11 +27,23 @@ exports.up = async function up(knex) {
 
     GRANT SELECT, INSERT, DELETE ON task_results TO ${appRole};
 
-    -- Whole-tenant runs page through a tenant's live leads in id order.
+    -- Whole-tenant runs page through a tenant's live leads in id order; the same index counts them
+    -- (index-only). It replaces the created_at indexes (nothing orders a tenant's leads by time any
+    -- more), and the lower(email) index goes too: no query uses it, and at a million-row import the
+    -- three cost a third of the insert time.
     CREATE INDEX leads_live_by_tenant_id ON leads (tenant_id, id) WHERE merged_into IS NULL;
+    DROP INDEX leads_by_tenant;
+    DROP INDEX leads_live_by_tenant;
+    DROP INDEX leads_by_email;
   `);
 };
 
 exports.down = async function down(knex) {
-  await knex.raw(`DROP INDEX IF EXISTS leads_live_by_tenant_id; DROP TABLE IF EXISTS task_results`);
+  await knex.raw(`
+    CREATE INDEX IF NOT EXISTS leads_by_tenant ON leads (tenant_id, created_at);
+    CREATE INDEX IF NOT EXISTS leads_live_by_tenant ON leads (tenant_id, created_at) WHERE merged_into IS NULL;
+    CREATE INDEX IF NOT EXISTS leads_by_email ON leads (tenant_id, lower(email));
+    DROP INDEX IF EXISTS leads_live_by_tenant_id;
+    DROP TABLE IF EXISTS task_results;
+  `);
 };

@@ -4,13 +4,18 @@
  * carries a tenant into someone else's request) and runs the callback. Row-level security does the
  * rest.
  */
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import type { Pool, PoolClient, QueryResultRow } from "pg";
+import { from as copyFrom } from "pg-copy-streams";
 
 export interface TenantTx {
   readonly tenantId: string;
   /** `name` makes it a prepared statement, planned once per connection (the hot-path statements). */
   query<R extends QueryResultRow = QueryResultRow>(sql: string, params?: unknown[], name?: string): Promise<R[]>;
   one<R extends QueryResultRow = QueryResultRow>(sql: string, params?: unknown[], name?: string): Promise<R | undefined>;
+  /** Runs `COPY ... FROM STDIN` with `data` (COPY text format) as its input: bulk loads. */
+  copyIn(sql: string, data: string): Promise<void>;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -42,6 +47,9 @@ export async function withTenant<T>(pool: Pool, tenantId: string, fn: (tx: Tenan
       },
       async one(sql, params, name) {
         return (await client.query({ text: sql, values: params as unknown[], name })).rows[0];
+      },
+      async copyIn(sql, data) {
+        await pipeline(Readable.from([data]), client.query(copyFrom(sql)));
       },
     };
     const result = await fn(tx);

@@ -33,7 +33,7 @@ export const dedupeLeads: CapabilityHandler = async (ctx) => {
   const defaultCountry = await checkedDefaultCountry(ctx, inputs.defaultCountry);
   await ctx.progress(5, "loading leads");
 
-  const given = inputs.leadIds ? await ctx.db((tx) => loadLeads(tx, { leadIds: inputs.leadIds, limit: inputs.leadIds!.length })) : undefined;
+  const given = inputs.leadIds ? await ctx.db((tx) => loadLeads(tx, inputs.leadIds!)) : undefined;
   const match = await matchLeads(ctx, given, { threshold, defaultCountry }, { from: 5, to: 80 });
 
   let clusters = match.clusters;

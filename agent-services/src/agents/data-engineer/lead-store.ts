@@ -2,7 +2,7 @@
  * The DataEngineer's SQL over the tenant-scoped transaction: reading leads, storing imported ones in
  * batches, and applying dedupe merges. Adapts the domain (which knows no database) to Postgres.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import type { TenantTx } from "../../store/tenant-tx";
 import { LEAD_FIELDS, type LeadRecord } from "./domain/lead";
 import type { LeadDraft, LeadSink } from "./domain/csv-import";
@@ -11,16 +11,9 @@ import type { DuplicateCluster } from "./domain/matcher";
 const SELECT_LEAD = `SELECT id, ${LEAD_FIELDS.map((f) => `${f.column} AS "${f.field}"`).join(", ")},
   attributes, created_at AS "createdAt", updated_at AS "updatedAt" FROM leads`;
 
-/** Live (not merged) leads: the given ones, or all of the tenant's, oldest first; at most `limit`. */
-export async function loadLeads(tx: TenantTx, opts: { leadIds?: string[]; limit: number; forUpdate?: boolean }): Promise<LeadRecord[]> {
-  const lock = opts.forUpdate ? " FOR UPDATE" : "";
-  if (opts.leadIds) {
-    return tx.query<LeadRecord & { id: string }>(
-      `${SELECT_LEAD} WHERE merged_into IS NULL AND id = ANY($1::uuid[]) ORDER BY created_at, id LIMIT $2${lock}`,
-      [opts.leadIds, opts.limit],
-    );
-  }
-  return tx.query<LeadRecord & { id: string }>(`${SELECT_LEAD} WHERE merged_into IS NULL ORDER BY created_at, id LIMIT $1${lock}`, [opts.limit]);
+/** The given live (not merged) leads, oldest first. */
+export async function loadLeads(tx: TenantTx, leadIds: string[]): Promise<LeadRecord[]> {
+  return tx.query<LeadRecord & { id: string }>(`${SELECT_LEAD} WHERE merged_into IS NULL AND id = ANY($1::uuid[]) ORDER BY created_at, id`, [leadIds]);
 }
 
 /** Live leads by id, in the caller's transaction (FOR UPDATE when merging them). */
@@ -59,28 +52,97 @@ export async function lockDedupe(tx: TenantTx): Promise<void> {
 }
 
 const INSERT_COLUMNS = ["id", ...LEAD_FIELDS.map((f) => f.column), "attributes"];
-const INSERT_SQL = `INSERT INTO leads (tenant_id, ${INSERT_COLUMNS.join(", ")})
-  SELECT $1::uuid, u.* FROM unnest(
-    $2::uuid[], ${LEAD_FIELDS.map((f, i) => `$${i + 3}::${f.type === "integer" ? "integer" : "text"}[]`).join(", ")}, $${LEAD_FIELDS.length + 3}::jsonb[]
-  ) AS u(${INSERT_COLUMNS.join(", ")})
-  ON CONFLICT (id) DO NOTHING`;
+const STAGE = "lead_import_stage";
+/** Staged rows are moved into leads in one statement per this many rows (and at the end). */
+const MOVE_EVERY = 50_000;
+const AHEAD = 16;
+
+/** A value in COPY text format: \N for null; backslash, tab, newline and carriage return escaped. */
+const COPY_SPECIAL = /[\\\t\n\r]/;
+function copyText(v: unknown): string {
+  if (v === undefined || v === null) return "\\N";
+  const s = String(v);
+  if (!COPY_SPECIAL.test(s)) return s;
+  return s.replace(/[\\\t\n\r]/g, (c) => (c === "\\" ? "\\\\" : c === "\t" ? "\\t" : c === "\n" ? "\\n" : "\\r"));
+}
 
 /**
- * A sink that inserts each batch with one statement. `idFor(line)` gives each row its id: random for
- * the CLI, derived from the task and the line for the capability, so a retried task inserts nothing
- * twice (ON CONFLICT DO NOTHING) and reports the same ids.
+ * A sink for imports. `idFor(line)` gives each row its id: time-ordered for the CLI (index-friendly
+ * at a million rows), derived from the task and the line for the capability, so a retried task
+ * inserts nothing twice (ON CONFLICT DO NOTHING) and reports the same ids. Rows are bulk-loaded
+ * with COPY into a temporary table of the transaction (COPY cannot write to a table under row-level
+ * security) and moved into leads with one INSERT ... SELECT per 50,000 rows, which the tenant's
+ * policy checks like any insert. `direct` copies straight into leads instead, twice as fast: only
+ * for a connection that bypasses row-level security (the operator CLI as the owner), with fresh ids
+ * (COPY has no ON CONFLICT), and it writes the transaction's tenant id itself. The ids are returned as soon as a batch is handed over; the whole
+ * import is one transaction, so they exist together or not at all.
  */
-export function leadImportSink(tx: TenantTx, idFor: (line: number) => string): LeadSink {
+export function leadImportSink(tx: TenantTx, idFor: (line: number) => string, options: { direct?: boolean } = {}): LeadSink {
+  let staged = 0;
+  let created = false;
+  // Database steps run one after the other on the transaction's connection while the parser goes
+  // on preparing batches (up to AHEAD of them), so parsing overlaps the inserts.
+  let chain: Promise<void> = Promise.resolve();
+  const pending: Array<Promise<void>> = [];
+  const move = async () => {
+    if (!staged) return;
+    await tx.query(`INSERT INTO leads (tenant_id, ${INSERT_COLUMNS.join(", ")}) SELECT $1::uuid, ${INSERT_COLUMNS.join(", ")} FROM ${STAGE} ON CONFLICT (id) DO NOTHING`, [tx.tenantId]);
+    await tx.query(`TRUNCATE ${STAGE}`);
+    staged = 0;
+  };
+  const stage = async (data: string, count: number) => {
+    if (options.direct) {
+      await tx.copyIn(`COPY leads (tenant_id, ${INSERT_COLUMNS.join(", ")}) FROM STDIN`, data);
+      return;
+    }
+    if (!created) {
+      const columns = ["id uuid", ...LEAD_FIELDS.map((f) => `${f.column} ${f.type === "integer" ? "integer" : "text"}`), "attributes jsonb"];
+      await tx.query(`CREATE TEMPORARY TABLE ${STAGE} (${columns.join(", ")}) ON COMMIT DROP`);
+      created = true;
+    }
+    await tx.copyIn(`COPY ${STAGE} (${INSERT_COLUMNS.join(", ")}) FROM STDIN`, data);
+    staged += count;
+    if (staged >= MOVE_EVERY) await move();
+  };
   return {
     async insertBatch(rows: LeadDraft[]): Promise<string[]> {
       const ids = rows.map((r) => idFor(r.line));
-      const params: unknown[] = [tx.tenantId, ids];
-      for (const f of LEAD_FIELDS) params.push(rows.map((r) => r.fields[f.field] ?? null));
-      params.push(rows.map((r) => JSON.stringify(r.attributes)));
-      await tx.query(INSERT_SQL, params, "data_engineer_import_batch");
+      const lead = (r: LeadDraft, k: number) => [ids[k], ...LEAD_FIELDS.map((f) => copyText(r.fields[f.field])), copyText(JSON.stringify(r.attributes))].join("\t");
+      const lines = options.direct ? rows.map((r, k) => `${tx.tenantId}\t${lead(r, k)}`) : rows.map(lead);
+      const data = lines.join("\n") + "\n";
+      chain = chain.then(() => stage(data, rows.length));
+      // Awaited below or by finish; this only keeps Node from reporting it unhandled meanwhile.
+      chain.catch(() => undefined);
+      pending.push(chain);
+      // A failed step rejects every later one, so the import fails at the next batch at the latest.
+      while (pending.length > AHEAD) await pending.shift();
       return ids;
     },
+    async finish() {
+      await chain;
+      await move();
+    },
   };
+}
+
+/** Random bytes drawn in bulk: one call per 4,096 ids instead of one per id (a million-row import). */
+let randomPool = Buffer.alloc(0);
+let randomAt = 0;
+
+/** A time-ordered uuid (version 7): new rows land at the right edge of the primary-key index. */
+export function timeOrderedId(): string {
+  if (randomAt + 10 > randomPool.length) {
+    randomPool = randomBytes(10 * 4096);
+    randomAt = 0;
+  }
+  const b = Buffer.allocUnsafe(16);
+  b.writeUIntBE(Date.now(), 0, 6);
+  randomPool.copy(b, 6, randomAt, randomAt + 10);
+  randomAt += 10;
+  b[6] = (b[6] & 0x0f) | 0x70;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const x = b.toString("hex");
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
 
 /** A stable uuid (version 8, name-based) for row `line` of import task `taskId`. */

@@ -22,7 +22,7 @@ export const validateLeads: CapabilityHandler = async (ctx) => {
   const inputs = ctx.inputs as ValidateInputs;
   const defaultCountry = await checkedDefaultCountry(ctx, inputs.defaultCountry);
   await ctx.progress(5, "loading leads");
-  const given = inputs.leadIds ? await ctx.db((tx) => loadLeads(tx, { leadIds: inputs.leadIds, limit: inputs.leadIds!.length })) : undefined;
+  const given = inputs.leadIds ? await ctx.db((tx) => loadLeads(tx, inputs.leadIds!)) : undefined;
   const { clusters } = await matchLeads(ctx, given, { defaultCountry }, { from: 5, to: 50 });
   const duplicates = new Map<string, { survivorId: string; score: number }>();
   for (const c of clusters) for (const d of c.duplicateIds) duplicates.set(d, { survivorId: c.survivorId, score: c.score });

@@ -35,6 +35,8 @@ export interface RejectedRow {
 /** Where imported leads go; returns the new lead ids in the order of the drafts. */
 export interface LeadSink {
   insertBatch(rows: LeadDraft[]): Promise<string[]>;
+  /** Stores whatever the sink still holds; called once, after the last batch. */
+  finish?(): Promise<void>;
 }
 
 export interface ImportOptions {
@@ -203,7 +205,7 @@ function toDraft(line: number, cells: string[], plan: ColumnPlan[], source: stri
       if (!/^\d{1,9}$/.test(n)) return { line, reason: `column "${col.header}" (${field}) must be a whole number, got "${raw}"` };
       draft.fields[field] = Number(n);
     } else if (field === "domain") {
-      draft.fields[field] = normalizeDomain(raw) ?? raw;
+      draft.fields[field] = domainOf(raw);
     } else {
       draft.fields[field] = raw;
     }
@@ -211,6 +213,18 @@ function toDraft(line: number, cells: string[], plan: ColumnPlan[], source: stri
   if (!filled) return { line, reason: "the row has no values" };
   if (source && draft.fields.source === undefined) draft.fields.source = source;
   return draft;
+}
+
+/** Lead lists repeat their companies' websites: each distinct one is normalised once per import run. */
+const domainCache = new Map<string, string>();
+function domainOf(raw: string): string {
+  let d = domainCache.get(raw);
+  if (d === undefined) {
+    d = normalizeDomain(raw) ?? raw;
+    if (domainCache.size >= 100_000) domainCache.clear();
+    domainCache.set(raw, d);
+  }
+  return d;
 }
 
 interface ParsedRow {
@@ -298,5 +312,6 @@ export async function importLeadsCsv(input: string | AsyncIterable<Buffer | stri
   drainRejects();
   if (!plan) throw new ImportSetupError("the CSV is empty: it needs a header row");
   await flush();
+  await sink.finish?.();
   return summary;
 }
