@@ -313,6 +313,22 @@ test("outputs over --max-vars-bytes go to the outputs file, named in the vars", 
   expect(outputsOf(small.lines)[0].result).toEqual({ echoed: { leadIds } });
 });
 
+test("a result read in pages: every row goes to the results file (JSON Lines), named and counted in the vars; --no-results skips it", async () => {
+  const r = await run(["--agent", A, "--capability", "rows", "--inputs", JSON.stringify({ count: 23456 }), "--results-file", "rows.jsonl", "--timeout", "40"]);
+  expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
+  expectKestraProtocol(r.lines);
+  const [o] = outputsOf(r.lines);
+  expect(o).toMatchObject({ status: "completed", resultsFile: "rows.jsonl", resultsCount: 23456 });
+  expect(o.result.resultSet).toMatchObject({ items: "rows", total: 23456 });
+  const rows = readFileSync(path.join(workdir, "rows.jsonl"), "utf8").trimEnd().split("\n").map((l) => JSON.parse(l));
+  expect(rows.map((x) => x.n)).toEqual(Array.from({ length: 23456 }, (_, n) => n));
+
+  const skipped = await run(["--agent", A, "--capability", "rows", "--inputs", JSON.stringify({ count: 2000 }), "--no-results", "--timeout", "40"]);
+  const [s] = outputsOf(skipped.lines);
+  expect(s.resultsFile).toBeUndefined();
+  expect(s.result.rows).toHaveLength(1000);
+});
+
 /**
  * A proxy in front of the gateway that lets the test break the SSE stream: `streamMode` "cut" ends
  * the first stream after its first event; "refuse" answers every stream with 503.

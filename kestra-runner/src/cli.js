@@ -35,6 +35,9 @@ const DEFAULT_MAX_VARS_BYTES = 64 * 1024;
 const STREAM_CHECK_FIRST_MS = 2_000;
 const STREAM_CHECK_EVERY_MS = 15_000;
 const DEFAULT_OUTPUTS_FILE = "a2a-outputs.json";
+const DEFAULT_RESULTS_FILE = "a2a-results.jsonl";
+/** Rows per result-page request: the gateway's maximum. */
+const RESULT_PAGE_SIZE = 10000;
 const TERMINAL = new Set(["completed", "failed", "cancelled", "timeout"]);
 /** Ends after which another attempt under the same idempotency key runs the task again. */
 const RETRYABLE_END = new Set(["failed", "cancelled", "timeout"]);
@@ -74,6 +77,12 @@ Options:
   --outputs-file NAME        the outputs file, in the working directory
                              (default ${DEFAULT_OUTPUTS_FILE}); list it in the
                              Kestra task's outputFiles                          (A2A_OUTPUTS_FILE)
+  --results-file NAME        when the task's result is read in pages (outputs.resultSet:
+                             a whole-tenant dedupe's clusters, a whole-tenant lookalike's
+                             scores), every row is fetched and written here, one JSON
+                             object per line (default ${DEFAULT_RESULTS_FILE}); list it
+                             in outputFiles                                      (A2A_RESULTS_FILE)
+  --no-results               do not fetch result pages (outputs keep the first page)
   --poll-interval SECONDS    polling interval when streaming is unavailable (default 1)
   --no-stream                do not use SSE; poll GET .../tasks/:taskId
   -h, --help                 this help
@@ -86,7 +95,9 @@ Output (stdout):
   so a flow reads {{ outputs.<taskId>.vars.result.<key> }}. When the result is
   larger than --max-vars-bytes, "result" is left out and "outputsFile" names the
   file holding it ({"taskId",...,"outputs":{...}}); read it with
-  {{ outputs.<taskId>.outputFiles['${DEFAULT_OUTPUTS_FILE}'] }}.
+  {{ outputs.<taskId>.outputFiles['${DEFAULT_OUTPUTS_FILE}'] }}. When the outputs carry a
+  resultSet (the first page of a larger result), every row is also written to the
+  results file and vars gain "resultsFile" and "resultsCount".
   Metrics (Kestra metrics lines): timer a2a.duration (seconds), counter
   a2a.credits_used, both tagged with agent and capability.
 
@@ -160,6 +171,8 @@ function parseOptions(argv, env) {
         tenant: { type: "string" },
         "max-vars-bytes": { type: "string" },
         "outputs-file": { type: "string" },
+        "results-file": { type: "string" },
+        "no-results": { type: "boolean" },
         "poll-interval": { type: "string" },
         "no-stream": { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -223,6 +236,10 @@ function parseOptions(argv, env) {
   if (outputsFile.includes("/") || outputsFile.includes("\\") || outputsFile.startsWith(".")) {
     throw new UsageError("--outputs-file must be a plain file name in the working directory");
   }
+  const resultsFile = pick("results-file", "A2A_RESULTS_FILE") || DEFAULT_RESULTS_FILE;
+  if (resultsFile.includes("/") || resultsFile.includes("\\") || resultsFile.startsWith(".")) {
+    throw new UsageError("--results-file must be a plain file name in the working directory");
+  }
   const pi = v["poll-interval"] !== undefined ? String(v["poll-interval"]) : "1";
   if (!/^\d+(\.\d+)?$/.test(pi) || Number(pi) <= 0) throw new UsageError(`--poll-interval must be a positive number of seconds, got "${pi}"`);
 
@@ -239,6 +256,7 @@ function parseOptions(argv, env) {
     timeoutMs,
     maxVarsBytes: mv === undefined ? DEFAULT_MAX_VARS_BYTES : Number(mv),
     outputsFile,
+    resultsFile: v["no-results"] ? undefined : resultsFile,
     pollIntervalMs: Math.round(Number(pi) * 1000),
     stream: !v["no-stream"],
   };
@@ -276,6 +294,31 @@ function api(o) {
     return parsed;
   }
   return { request };
+}
+
+/**
+ * Fetches every page of a result set (GET href?limit=&cursor=) and writes its rows to `file`, one
+ * JSON object per line, a page at a time. Returns the number of rows.
+ * @param {(method: string, p: string) => Promise<any>} request
+ * @param {string} href
+ * @param {string} file
+ */
+async function writeResultRows(request, href, file) {
+  const fd = fs.openSync(file, "w");
+  let rows = 0;
+  try {
+    let cursor = null;
+    do {
+      const page = await request("GET", `${href}?limit=${RESULT_PAGE_SIZE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+      const items = Array.isArray(page.items) ? page.items : [];
+      if (items.length) fs.writeSync(fd, items.map((x) => JSON.stringify(x)).join("\n") + "\n");
+      rows += items.length;
+      cursor = page.nextCursor || null;
+    } while (cursor);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return rows;
 }
 
 /**
@@ -434,6 +477,16 @@ async function main(argv, ctx = {}) {
     if (final.status === "completed") {
       const vars = { taskId, agent: o.agent, capability: o.capability, status: final.status, creditsUsed, durationMs };
       const result = final.outputs === undefined ? null : final.outputs;
+      if (result && result.resultSet && o.resultsFile) {
+        try {
+          vars.resultsCount = await writeResultRows(request, result.resultSet.href, path.join(cwd, o.resultsFile));
+          vars.resultsFile = o.resultsFile;
+          log(`${vars.resultsCount} result rows written to ${o.resultsFile}`);
+        } catch (e) {
+          logError(`cannot read the result pages of task ${taskId}: ${describe(e)}`);
+          return e instanceof ApiError ? EXIT.REFUSED : EXIT.UNREACHABLE;
+        }
+      }
       const serialized = JSON.stringify(result);
       if (Buffer.byteLength(serialized) > o.maxVarsBytes) {
         const file = path.join(cwd, o.outputsFile);

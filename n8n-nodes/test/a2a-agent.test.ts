@@ -103,7 +103,7 @@ describe('editor: registry options and input fields', () => {
 			host.loadOptionsContext({ agentId: AGENT }, credential),
 		);
 		expect(capabilities.map((c) => c.value)).toEqual(
-			['badOutput', 'echo', 'fail', 'flaky', 'holdTx', 'noop', 'slow', 'tight', 'unimplemented'],
+			['badOutput', 'echo', 'fail', 'flaky', 'holdTx', 'noop', 'rows', 'slow', 'tight', 'unimplemented'],
 		);
 		expect(capabilities.find((c) => c.value === 'echo')).toMatchObject({ name: 'echo', description: 'test capability echo' });
 		// No agent chosen yet: nothing to offer, and no request.
@@ -168,6 +168,27 @@ describe('run: wait for completion', () => {
 
 		const json = await host.runNode({ credential, parameters: runParams('echo', { leadIds: '["x","y"]' }) });
 		expect(expectSuccess(json)[0].json.inputs).toEqual({ leadIds: ['x', 'y'] });
+	});
+
+	test('Output Result Rows as Items: every row of a paged result, all pages fetched; off, the task with its first page', async () => {
+		const { credential } = await tenantCredential();
+		const paged = await host.runNode({
+			credential,
+			parameters: runParams('rows', { count: '12500' }, { options: { pollInterval: 0.1, resultRows: true } }),
+		});
+		const rows = expectSuccess(paged);
+		expect(rows).toHaveLength(12500);
+		expect(rows.map((r) => r.json.n)).toEqual(Array.from({ length: 12500 }, (_, n) => n));
+		expect(rows[12499].pairedItem).toEqual({ item: 0 });
+
+		const plain = await host.runNode({ credential, parameters: runParams('rows', { count: '12500' }) });
+		const [task] = expectSuccess(plain);
+		expect(task.json).toMatchObject({ status: 'completed', outputs: { resultSet: { items: 'rows', total: 12500, nextCursor: expect.any(String) } } });
+		expect((task.json.outputs as IDataObject).rows).toHaveLength(1000);
+
+		// A task without a result set is output as the task, option or not.
+		const small = await host.runNode({ credential, parameters: runParams('rows', { count: '3' }, { options: { pollInterval: 0.1, resultRows: true } }) });
+		expect(expectSuccess(small)[0].json).toMatchObject({ status: 'completed', outputs: { rows: [{ n: 0 }, { n: 1 }, { n: 2 }] } });
 	});
 
 	test('a value the schema cannot take fails the item with the input path, before any task is created', async () => {

@@ -170,7 +170,7 @@ describe('A2A Trigger against a real gateway', () => {
 				]),
 			);
 			const capabilities = await loadOptions.getCapabilities.call(host.loadOptionsContext({ agentId: AGENT }, credential));
-			expect(capabilities.map((c) => c.value)).toEqual(['', 'badOutput', 'echo', 'fail', 'flaky', 'holdTx', 'noop', 'slow', 'tight', 'unimplemented']);
+			expect(capabilities.map((c) => c.value)).toEqual(['', 'badOutput', 'echo', 'fail', 'flaky', 'holdTx', 'noop', 'rows', 'slow', 'tight', 'unimplemented']);
 			expect(capabilities[0]).toMatchObject({ name: 'Any Capability', value: '' });
 			expect(await loadOptions.getCapabilities.call(host.loadOptionsContext({ agentId: '' }, credential))).toEqual([
 				expect.objectContaining({ value: '' }),

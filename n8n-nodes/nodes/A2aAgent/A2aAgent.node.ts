@@ -29,6 +29,7 @@ import {
 	listTasks,
 	pause,
 	type TaskView,
+	resultRows,
 } from './tasks';
 
 type RunMode = 'wait' | 'releaseAndResume' | 'fireAndForget';
@@ -38,6 +39,7 @@ interface RunOptions {
 	idempotencyKey?: string;
 	timeout?: number;
 	pollInterval?: number;
+	resultRows?: boolean;
 }
 
 type NodeFailure = NodeApiError | NodeOperationError;
@@ -365,7 +367,18 @@ async function runOperation(this: IExecuteFunctions): Promise<INodeExecutionData
 	}
 
 	await follow.call(this, jobs, !continueOnFail);
-	return [jobs.map((job) => outputOf.call(this, job))];
+	const out: INodeExecutionData[] = [];
+	for (const job of jobs) {
+		const task = job.task;
+		if (job.options.resultRows && !job.error && task?.status === 'completed' && (task.outputs as IDataObject | undefined)?.resultSet) {
+			// Every row of the task's result set, read page by page, one item each.
+			const pairedItem = pairedItemOf(job.items);
+			for (const row of await resultRows.call(this, task.agentId, task.taskId, job.items[0])) out.push({ json: row, pairedItem });
+			continue;
+		}
+		out.push(outputOf.call(this, job));
+	}
+	return [out];
 }
 
 /** get, list and cancel: one request (list: pages) per input item. */

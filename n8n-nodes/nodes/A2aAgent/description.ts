@@ -181,6 +181,14 @@ export const properties: INodeProperties[] = [
 					'How long to wait before the first status check (Wait for Completion); later checks back off up to ten times this, at most 15 seconds',
 			},
 			{
+				displayName: 'Output Result Rows as Items',
+				name: 'resultRows',
+				type: 'boolean',
+				default: false,
+				description:
+					'Whether a completed task whose result is read in pages (outputs.resultSet: every cluster of a whole-tenant dedupe, every score of a whole-tenant lookalike) outputs one item per row, all pages fetched, instead of the task. Tasks without a result set are output as usual. Wait for Completion only.',
+			},
+			{
 				displayName: 'Priority',
 				name: 'priority',
 				type: 'number',

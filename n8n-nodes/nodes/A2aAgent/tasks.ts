@@ -95,6 +95,31 @@ export async function cancelTask(
 	})) as TaskView;
 }
 
+/** Rows per result-page request: the gateway's maximum. */
+const RESULT_PAGE_SIZE = 10_000;
+
+/**
+ * Every row of a completed task's result set (outputs.resultSet), following `nextCursor` from the
+ * first page to the last.
+ */
+export async function resultRows(this: IExecuteFunctions, agentId: string, taskId: string, itemIndex: number): Promise<IDataObject[]> {
+	const rows: IDataObject[] = [];
+	let cursor: string | undefined;
+	do {
+		const page = (await gatewayRequest.call(
+			this,
+			'GET',
+			`/agents/${enc(agentId)}/tasks/${enc(taskId)}/results`,
+			undefined,
+			{ limit: RESULT_PAGE_SIZE, ...(cursor ? { cursor } : {}) },
+			{ itemIndex },
+		)) as { items?: IDataObject[]; nextCursor?: string | null };
+		rows.push(...(page.items ?? []));
+		cursor = page.nextCursor ?? undefined;
+	} while (cursor);
+	return rows;
+}
+
 /** Tasks per list request; the gateway allows up to 500. */
 const PAGE_SIZE = 100;
 

@@ -76,6 +76,7 @@ export const dedupeLeads: CapabilityHandler = async (ctx) => {
       leadsConsidered: match.leadsConsidered,
       candidatePairs: match.candidatePairs,
       skippedBlocks: match.skippedBlocks,
+      blockSizeLimit: match.blockSizeLimit,
       fieldNotes: match.fieldNotes,
       ...(resultSet ? { resultSet } : {}),
       ...(merge ? { campaignMembersRepointed: merge.campaignMembersRepointed, clustersChangedMeanwhile: changedMeanwhile } : {}),

@@ -17,6 +17,8 @@ export interface TenantMatch {
   leadsConsidered: number;
   candidatePairs: number;
   skippedBlocks: number;
+  /** Blocks larger than this were not compared (maxBlockSize, or less to stay within the pair budget). */
+  blockSizeLimit: number | null;
   fieldNotes: FieldNote[];
   defaultCountry: string | null;
 }
@@ -50,7 +52,7 @@ export async function matchLeads(
     });
   }
   await ctx.progress(progress.from + span * 0.4, `comparing ${considered} leads`);
-  const { groups, candidatePairs, skippedBlocks } = clusterMatches(matcher, { ...options, signal: ctx.signal });
+  const { groups, candidatePairs, skippedBlocks, blockSizeLimit } = clusterMatches(matcher, { ...options, signal: ctx.signal });
   await ctx.progress(progress.from + span * 0.8, `${groups.length} clusters found; reading their leads`);
 
   const byId = new Map<string, LeadRecord>();
@@ -64,5 +66,5 @@ export async function matchLeads(
   }
   // A lead merged away while the run read the others is no longer live: its group waits for the next run.
   const clusters = groups.filter((g) => g.members.every((i) => byId.has(matcher.ids[i]))).map((g) => toCluster(matcher, g, byId));
-  return { clusters, leadsConsidered: considered, candidatePairs, skippedBlocks, fieldNotes: matcher.fieldNotes(), defaultCountry: options.defaultCountry ?? null };
+  return { clusters, leadsConsidered: considered, candidatePairs, skippedBlocks, blockSizeLimit: Number.isFinite(blockSizeLimit) ? blockSizeLimit : null, fieldNotes: matcher.fieldNotes(), defaultCountry: options.defaultCountry ?? null };
 }

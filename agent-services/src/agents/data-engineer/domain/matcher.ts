@@ -27,8 +27,9 @@
  * word of it (with the postcode or city when known), the Soundex codes of its first two words, and
  * the value of any identifier-like attribute (mostly distinct values of 4+ characters). Keys are
  * hashed and sorted in typed arrays, so a million leads block in a few hundred megabytes. Blocks
- * larger than maxBlockSize are skipped (counted in the result); a pair sharing several keys is
- * scored once.
+ * larger than maxBlockSize (500) are skipped, and so are mid-sized blocks when all blocks together
+ * would yield more than maxCandidatePairs (the smallest blocks, from the rarest keys, are kept):
+ * both are counted in the result. A pair sharing several keys is scored once.
  *
  * Clustering. Matching pairs are merged into clusters strongest first (union-find); two clusters are
  * joined only if every pair across them scores at least chainGuard (default 0.5: each pair at least
@@ -49,6 +50,8 @@ export interface MatchOptions {
   chainGuard?: number;
   maxClusterSize?: number;
   maxBlockSize?: number;
+  /** Candidate pairs to score at most (blocks largest first are skipped to stay within). Default max(2,000,000, 5 per lead). */
+  maxCandidatePairs?: number;
   /** Country (ISO code or name) for phones of leads without a recognised country. */
   defaultCountry?: string;
   /** Checked between batches of comparisons; an aborted signal stops the work (throws its reason). */
@@ -585,9 +588,11 @@ export class LeadMatcher {
    * Calls `visit(i, j)` (i < j) once for each pair of leads sharing a blocking key, block by block;
    * blocks larger than maxBlockSize are skipped. Returns the pairs visited and the blocks skipped.
    */
-  forEachCandidatePair(maxBlockSize: number, visit: (i: number, j: number) => void): { pairs: number; skippedBlocks: number } {
+  forEachCandidatePair(maxBlockSize: number, visit: (i: number, j: number) => void, maxPairs = Infinity): { pairs: number; skippedBlocks: number; blockSizeLimit: number } {
     if (!this.finished) this.finish();
     const index = this.blockIndex!;
+    const limit = Math.min(maxBlockSize, this.blockSizeWithin(maxPairs));
+    maxBlockSize = limit;
     let pairs = 0;
     let skippedBlocks = 0;
     let start = 0;
@@ -614,7 +619,34 @@ export class LeadMatcher {
       }
       start = end;
     }
-    return { pairs, skippedBlocks };
+    return { pairs, skippedBlocks, blockSizeLimit: limit };
+  }
+
+  /**
+   * The largest block size whose blocks, together with all smaller ones, yield at most `maxPairs`
+   * pairs. Small blocks come from rare keys and find most duplicates; the pair budget keeps a large
+   * tenant's comparisons near-linear in its size when common keys make thousands of mid-sized blocks.
+   */
+  private blockSizeWithin(maxPairs: number): number {
+    if (!Number.isFinite(maxPairs)) return Infinity;
+    const index = this.blockIndex!;
+    const bySize = new Map<number, number>();
+    let start = 0;
+    while (start < index.length) {
+      const hash = Math.floor(index[start] / MAX_MATCH_LEADS);
+      let end = start + 1;
+      while (end < index.length && Math.floor(index[end] / MAX_MATCH_LEADS) === hash) end++;
+      if (end - start > 1) bySize.set(end - start, (bySize.get(end - start) ?? 0) + 1);
+      start = end;
+    }
+    let total = 0;
+    let limit = 1;
+    for (const size of [...bySize.keys()].sort((a, b) => a - b)) {
+      total += bySize.get(size)! * ((size * (size - 1)) / 2);
+      if (total > maxPairs) break;
+      limit = size;
+    }
+    return total > maxPairs ? limit : Infinity;
   }
 
   /** Do i and j share a key hashing below `hash`? Then the pair was visited in that earlier block. */
@@ -686,7 +718,7 @@ export interface MatchGroup {
  * Scores every candidate pair of a finished matcher and clusters the matches (see the module
  * comment). Returns the groups of two or more leads, in order of their first lead.
  */
-export function clusterMatches(matcher: LeadMatcher, options: MatchOptions = {}): { groups: MatchGroup[]; candidatePairs: number; skippedBlocks: number } {
+export function clusterMatches(matcher: LeadMatcher, options: MatchOptions = {}): { groups: MatchGroup[]; candidatePairs: number; skippedBlocks: number; blockSizeLimit: number } {
   const threshold = options.threshold ?? 0.85;
   const guard = options.chainGuard ?? 0.5;
   const maxCluster = options.maxClusterSize ?? 50;
@@ -710,14 +742,15 @@ export function clusterMatches(matcher: LeadMatcher, options: MatchOptions = {})
 
   const edges: Array<{ i: number; j: number; s: number }> = [];
   let visited = 0;
-  const { pairs, skippedBlocks } = matcher.forEachCandidatePair(options.maxBlockSize ?? 500, (i, j) => {
+  const budget = options.maxCandidatePairs ?? Math.max(2_000_000, 5 * n);
+  const { pairs, skippedBlocks, blockSizeLimit } = matcher.forEachCandidatePair(options.maxBlockSize ?? 500, (i, j) => {
     if (++visited % 2000 === 0) checkAbort();
     const s = matcher.score(i, j);
     if (s >= threshold) {
       edges.push({ i, j, s });
       scores.set(pairId(i, j), s);
     }
-  });
+  }, budget);
   edges.sort((x, y) => y.s - x.s || x.i - y.i || x.j - y.j);
 
   // Union-find with member lists and the links that joined each cluster.
@@ -761,7 +794,7 @@ export function clusterMatches(matcher: LeadMatcher, options: MatchOptions = {})
   const groups = [...members.entries()]
     .map(([r, m]) => ({ members: [...m].sort((x, y) => x - y), links: links.get(r) ?? [] }))
     .sort((x, y) => x.members[0] - y.members[0]);
-  return { groups, candidatePairs: pairs, skippedBlocks };
+  return { groups, candidatePairs: pairs, skippedBlocks, blockSizeLimit };
 }
 
 /** A group as the capability reports it: survivor, duplicates, merged fields, links with evidence. */
