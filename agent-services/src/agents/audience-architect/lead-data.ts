@@ -22,7 +22,7 @@ export const LEAD_FEATURE_COLUMNS: Record<string, string> = {
 
 // Leads merged into a survivor by dedupeLeads (merged_into) are left out of whole-tenant scans.
 const SELECT = `SELECT id::text AS id, ${Object.keys(LEAD_FEATURE_COLUMNS).join(", ")}, attributes FROM leads`;
-const PAGE = 2000;
+const PAGE = 5000;
 
 export type LeadRow = Record<string, unknown> & { id: string; attributes?: Record<string, unknown> | null };
 
@@ -108,7 +108,9 @@ export async function loadAllLeads(ctx: HandlerContext, table: LeadTable, exclud
   let after = "00000000-0000-0000-0000-000000000000";
   for (;;) {
     checkAborted(ctx.signal);
-    const page = await ctx.db((tx) => tx.query<LeadRow>(`${SELECT} WHERE id > $1::uuid AND merged_into IS NULL ORDER BY id LIMIT ${PAGE}`, [after]));
+    // leads.id, not id: the output column id is the text cast, and ordering by it sorts the whole
+    // tenant on every page instead of walking the index.
+    const page = await ctx.db((tx) => tx.query<LeadRow>(`${SELECT} WHERE leads.id > $1::uuid AND merged_into IS NULL ORDER BY leads.id LIMIT ${PAGE}`, [after]));
     for (const r of page) if (!exclude.has(r.id)) rows.push(table.add(r));
     if (page.length < PAGE) break;
     after = page[page.length - 1].id;

@@ -3,11 +3,10 @@
  * (streamed; see tenant-matching) and, in apply mode, merges them in Postgres. Clusters beyond the
  * first page go to the task's result set.
  */
-import { TaskError, type CapabilityHandler } from "../../queue/handler";
+import type { CapabilityHandler } from "../../queue/handler";
 import { DEFAULT_PAGE_SIZE } from "../../tasks/result-sets";
-import { countryCode } from "./domain/normalize";
 import { applyMerges, loadLeads, loadLeadsByIds, lockDedupe, type MergeOutcome } from "./lead-store";
-import { defaultCountryFor, matchLeads } from "./tenant-matching";
+import { checkedDefaultCountry, matchLeads } from "./tenant-matching";
 import type { DuplicateCluster } from "./domain/matcher";
 
 interface DedupeInputs {
@@ -15,15 +14,6 @@ interface DedupeInputs {
   mode?: "dryRun" | "apply";
   threshold?: number;
   defaultCountry?: string;
-}
-
-/** The default country to read phones with, checked: an unknown country is the caller's mistake. */
-export async function checkedDefaultCountry(ctx: Parameters<CapabilityHandler>[0], input: unknown): Promise<string | undefined> {
-  const country = await defaultCountryFor(ctx, input);
-  if (country === undefined) return undefined;
-  const code = countryCode(country);
-  if (!code) throw new TaskError("invalid_country", `defaultCountry "${country}" is not a country (an ISO 3166-1 code such as US, or a name)`, { retryable: false });
-  return code;
 }
 
 export const dedupeLeads: CapabilityHandler = async (ctx) => {

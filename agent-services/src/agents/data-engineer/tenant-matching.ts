@@ -4,13 +4,16 @@
  * normalised values. Members of the clusters are then loaded by id to pick survivors and merges.
  * Shared by dedupeLeads and validateLeads.
  */
-import type { HandlerContext } from "../../queue/handler";
+import { TaskError, type HandlerContext } from "../../queue/handler";
 import { readTenantSettings } from "../../tasks/tenants";
 import type { LeadRecord } from "./domain/lead";
-import { clusterMatches, LeadMatcher, toCluster, type DuplicateCluster, type FieldNote, type MatchOptions } from "./domain/matcher";
+import { countryCode } from "./domain/normalize";
+import { clusterMatchesPausing, LeadMatcher, toCluster, type DuplicateCluster, type FieldNote, type MatchOptions } from "./domain/matcher";
 import { forEachLeadPage, loadLeadsByIds } from "./lead-store";
 
 const LOAD_CHUNK = 5000;
+/** Long synchronous stretches starve the event loop: the worker must keep renewing its job lock. */
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export interface TenantMatch {
   clusters: DuplicateCluster[];
@@ -23,10 +26,16 @@ export interface TenantMatch {
   defaultCountry: string | null;
 }
 
-/** The task's defaultCountry input, else the tenant's setting, else none. */
-export async function defaultCountryFor(ctx: HandlerContext, input: unknown): Promise<string | undefined> {
-  if (typeof input === "string" && input) return input;
-  return (await ctx.db(readTenantSettings)).defaultCountry;
+/**
+ * The country to read phones without one with: the task's defaultCountry input, else the tenant's
+ * setting, else none. An unknown country is the caller's mistake (a non-retryable task error).
+ */
+export async function checkedDefaultCountry(ctx: HandlerContext, input: unknown): Promise<string | undefined> {
+  const country = typeof input === "string" && input ? input : (await ctx.db(readTenantSettings)).defaultCountry;
+  if (country === undefined) return undefined;
+  const code = countryCode(country);
+  if (!code) throw new TaskError("invalid_country", `defaultCountry "${country}" is not a country (an ISO 3166-1 code such as US, or a name)`, { retryable: false });
+  return code;
 }
 
 /**
@@ -48,11 +57,14 @@ export async function matchLeads(
   } else {
     considered = await forEachLeadPage(ctx.db, ctx.signal, async (page) => {
       for (const lead of page) matcher.add(lead);
+      await yieldToEventLoop();
       if (matcher.n % 50_000 < page.length) await ctx.progress(progress.from + span * 0.1, `read ${matcher.n} leads`);
     });
   }
   await ctx.progress(progress.from + span * 0.4, `comparing ${considered} leads`);
-  const { groups, candidatePairs, skippedBlocks, blockSizeLimit } = clusterMatches(matcher, { ...options, signal: ctx.signal });
+  matcher.finish();
+  await yieldToEventLoop();
+  const { groups, candidatePairs, skippedBlocks, blockSizeLimit } = await clusterMatchesPausing(matcher, { ...options, signal: ctx.signal }, yieldToEventLoop);
   await ctx.progress(progress.from + span * 0.8, `${groups.length} clusters found; reading their leads`);
 
   const byId = new Map<string, LeadRecord>();
@@ -65,6 +77,11 @@ export async function matchLeads(
     }
   }
   // A lead merged away while the run read the others is no longer live: its group waits for the next run.
-  const clusters = groups.filter((g) => g.members.every((i) => byId.has(matcher.ids[i]))).map((g) => toCluster(matcher, g, byId));
+  const clusters = [];
+  for (const g of groups) {
+    if (!g.members.every((i) => byId.has(matcher.ids[i]))) continue;
+    clusters.push(toCluster(matcher, g, byId));
+    if (clusters.length % 1000 === 0) await yieldToEventLoop();
+  }
   return { clusters, leadsConsidered: considered, candidatePairs, skippedBlocks, blockSizeLimit: Number.isFinite(blockSizeLimit) ? blockSizeLimit : null, fieldNotes: matcher.fieldNotes(), defaultCountry: options.defaultCountry ?? null };
 }

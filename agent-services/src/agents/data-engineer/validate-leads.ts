@@ -8,8 +8,7 @@ import { DEFAULT_PAGE_SIZE } from "../../tasks/result-sets";
 import type { LeadField, LeadRecord } from "./domain/lead";
 import { validateLeadRecords, type LeadIssue } from "./domain/validate";
 import { forEachLeadPage, loadLeads } from "./lead-store";
-import { checkedDefaultCountry } from "./dedupe-leads";
-import { matchLeads } from "./tenant-matching";
+import { checkedDefaultCountry, matchLeads } from "./tenant-matching";
 
 interface ValidateInputs {
   leadIds?: string[];

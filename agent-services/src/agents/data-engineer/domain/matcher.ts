@@ -588,21 +588,26 @@ export class LeadMatcher {
    * Calls `visit(i, j)` (i < j) once for each pair of leads sharing a blocking key, block by block;
    * blocks larger than maxBlockSize are skipped. Returns the pairs visited and the blocks skipped.
    */
-  forEachCandidatePair(maxBlockSize: number, visit: (i: number, j: number) => void, maxPairs = Infinity): { pairs: number; skippedBlocks: number; blockSizeLimit: number } {
+  forEachCandidatePair(maxBlockSize: number, visit: (i: number, j: number) => void, maxPairs = Infinity): CandidateScan {
+    return runSteps(this.candidatePairSteps(maxBlockSize, visit, maxPairs));
+  }
+
+  /** forEachCandidatePair in steps: it yields after each block once `every` pairs were visited since the last yield. */
+  *candidatePairSteps(maxBlockSize: number, visit: (i: number, j: number) => void, maxPairs = Infinity, every = 20_000): Generator<void, CandidateScan> {
     if (!this.finished) this.finish();
     const index = this.blockIndex!;
     const limit = Math.min(maxBlockSize, this.blockSizeWithin(maxPairs));
-    maxBlockSize = limit;
     let pairs = 0;
     let skippedBlocks = 0;
     let start = 0;
+    let sinceYield = 0;
     const members: number[] = [];
     while (start < index.length) {
       const hash = Math.floor(index[start] / MAX_MATCH_LEADS);
       let end = start + 1;
       while (end < index.length && Math.floor(index[end] / MAX_MATCH_LEADS) === hash) end++;
       const size = end - start;
-      if (size > maxBlockSize) skippedBlocks++;
+      if (size > limit) skippedBlocks++;
       else if (size > 1) {
         members.length = 0;
         for (let k = start; k < end; k++) members.push(index[k] - hash * MAX_MATCH_LEADS);
@@ -613,11 +618,16 @@ export class LeadMatcher {
             // Two keys of one lead can hash alike; a pair sharing an earlier key was visited there.
             if (i === j || this.sharedEarlierKey(i, j, hash)) continue;
             pairs++;
+            sinceYield++;
             visit(i, j);
           }
         }
       }
       start = end;
+      if (sinceYield >= every) {
+        sinceYield = 0;
+        yield;
+      }
     }
     return { pairs, skippedBlocks, blockSizeLimit: limit };
   }
@@ -707,6 +717,21 @@ function blockingKeys(v: Map<string, string>): string[] {
   return keys;
 }
 
+export interface CandidateScan {
+  pairs: number;
+  skippedBlocks: number;
+  /** Blocks larger than this were skipped. */
+  blockSizeLimit: number;
+}
+
+/** Runs a step generator to its end, without pausing. */
+function runSteps<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
 export interface MatchGroup {
   /** Lead indexes in the matcher, the cluster's members. */
   members: number[];
@@ -718,7 +743,31 @@ export interface MatchGroup {
  * Scores every candidate pair of a finished matcher and clusters the matches (see the module
  * comment). Returns the groups of two or more leads, in order of their first lead.
  */
-export function clusterMatches(matcher: LeadMatcher, options: MatchOptions = {}): { groups: MatchGroup[]; candidatePairs: number; skippedBlocks: number; blockSizeLimit: number } {
+export interface ClusterResult {
+  groups: MatchGroup[];
+  candidatePairs: number;
+  skippedBlocks: number;
+  blockSizeLimit: number;
+}
+
+export function clusterMatches(matcher: LeadMatcher, options: MatchOptions = {}): ClusterResult {
+  return runSteps(clusterSteps(matcher, options));
+}
+
+/**
+ * clusterMatches awaiting `pause()` every 20,000 comparisons, so a long run leaves the event loop
+ * free (a queue worker must keep renewing its job's lock meanwhile).
+ */
+export async function clusterMatchesPausing(matcher: LeadMatcher, options: MatchOptions, pause: () => Promise<void>): Promise<ClusterResult> {
+  const steps = clusterSteps(matcher, options);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+    await pause();
+  }
+}
+
+function* clusterSteps(matcher: LeadMatcher, options: MatchOptions): Generator<void, ClusterResult> {
   const threshold = options.threshold ?? 0.85;
   const guard = options.chainGuard ?? 0.5;
   const maxCluster = options.maxClusterSize ?? 50;
@@ -743,7 +792,7 @@ export function clusterMatches(matcher: LeadMatcher, options: MatchOptions = {})
   const edges: Array<{ i: number; j: number; s: number }> = [];
   let visited = 0;
   const budget = options.maxCandidatePairs ?? Math.max(2_000_000, 5 * n);
-  const { pairs, skippedBlocks, blockSizeLimit } = matcher.forEachCandidatePair(options.maxBlockSize ?? 500, (i, j) => {
+  const { pairs, skippedBlocks, blockSizeLimit } = yield* matcher.candidatePairSteps(options.maxBlockSize ?? 500, (i, j) => {
     if (++visited % 2000 === 0) checkAbort();
     const s = matcher.score(i, j);
     if (s >= threshold) {
