@@ -5,17 +5,13 @@
  * in it comes from the public lists the matcher is measured on.
  */
 import { createWriteStream } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The service's own seeded generator (compiled: the benches run after `npm run build`).
+const { mulberry32 } = createRequire(import.meta.url)(path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../agent-services/dist/agents/audience-architect/domain/rng.js"));
+
 
 const FIRST = ["james", "mary", "john", "patricia", "robert", "jennifer", "michael", "linda", "william", "elizabeth", "david", "barbara", "richard", "susan", "joseph", "jessica", "thomas", "sarah", "charles", "karen", "christopher", "nancy", "daniel", "lisa", "matthew", "betty", "anthony", "margaret", "mark", "sandra", "donald", "ashley", "steven", "kimberly", "paul", "emily", "andrew", "donna", "joshua", "michelle", "kenneth", "carol", "kevin", "amanda", "brian", "melissa", "george", "deborah", "timothy", "stephanie", "sofia", "lucas", "mateo", "emma", "noah", "olivia", "liam", "mia", "ahmed", "fatima", "wei", "yuki", "priya", "arjun", "chen", "ines", "lars", "anna", "jan", "eva"];
 const LAST_A = ["smith", "johnson", "williams", "brown", "jones", "garcia", "miller", "davis", "rodriguez", "martinez", "hernandez", "lopez", "gonzalez", "wilson", "anderson", "thomas", "taylor", "moore", "jackson", "martin", "lee", "perez", "thompson", "white", "harris", "sanchez", "clark", "ramirez", "lewis", "robinson", "walker", "young", "allen", "king", "wright", "scott", "torres", "nguyen", "hill", "flores", "green", "adams", "nelson", "baker", "hall", "rivera", "campbell", "mitchell", "carter", "roberts", "mueller", "schmidt", "schneider", "fischer", "weber", "meyer", "wagner", "becker", "dubois", "moreau", "laurent", "rossi", "russo", "ferrari", "esposito", "bianchi", "kowalski", "nowak", "jansen", "devries", "bakker", "visser", "tanaka", "suzuki", "sato", "wang", "li", "zhang", "liu", "chen", "kumar", "singh", "sharma", "patel"];
@@ -34,7 +30,7 @@ export const HEADER = ["email", "first_name", "last_name", "title", "company", "
 
 /** Writes n leads to `file`; resolves to {rows, duplicates} once flushed. */
 export function writeLeadsCsv(file, n, seed = 1) {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const pick = (xs) => xs[Math.floor(r() * xs.length)];
   const digits = (k) => Array.from({ length: k }, () => Math.floor(r() * 10)).join("");
   const companies = Array.from({ length: Math.max(50, Math.floor(n / 25)) }, (_, k) => {
