@@ -35,6 +35,15 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(async () => t?.close());
 
+/** GET that waits out the agent's rate limit (the status polling of these tests spends its burst). */
+async function getPaced(pathname: string) {
+  for (;;) {
+    const res = await t.request("GET", pathname, { token });
+    if (res.status !== 429) return res;
+    await new Promise((r) => setTimeout(r, 1000 * Number(res.headers.get("retry-after") ?? 1)));
+  }
+}
+
 async function start(type: string, inputs: Record<string, unknown>) {
   const res = await t.request("POST", `/agents/${A}/tasks`, { token, body: { type, inputs } });
   expect([res.status, res.body?.error ?? null]).toEqual([202, null]);
@@ -64,7 +73,7 @@ test("dedupeLeads over the whole tenant (above 100,000 leads): clusters with evi
   let cursor: string | null = null;
   let pages = 0;
   do {
-    const page: any = await t.request("GET", `${out.resultSet.href}?limit=500${cursor ? `&cursor=${cursor}` : ""}`, { token });
+    const page: any = await getPaced(`${out.resultSet.href}?limit=500${cursor ? `&cursor=${cursor}` : ""}`);
     expect(page.status).toBe(200);
     expect(page.body.total).toBe(PAIRS);
     seen.push(...page.body.items);
@@ -76,14 +85,14 @@ test("dedupeLeads over the whole tenant (above 100,000 leads): clusters with evi
   expect(seen.slice(0, 1000)).toEqual(out.clusters);
   expect(new Set(seen.map((c) => c.survivorId)).size).toBe(PAIRS);
   // The cursor in the outputs starts where they stop.
-  const rest = await t.request("GET", `${out.resultSet.href}?cursor=${out.resultSet.nextCursor}&limit=10000`, { token });
+  const rest = await getPaced(`${out.resultSet.href}?cursor=${out.resultSet.nextCursor}&limit=10000`);
   expect(rest.body.items).toEqual(seen.slice(1000));
   expect(rest.body.nextCursor).toBeNull();
 
   // Bad paging input is a 400 naming the parameter; another tenant sees nothing.
-  const bad = await t.request("GET", `${out.resultSet.href}?cursor=nonsense`, { token });
+  const bad = await getPaced(`${out.resultSet.href}?cursor=nonsense`);
   expect([bad.status, bad.body.error.details.errors[0].path]).toEqual([400, "cursor"]);
-  const badLimit = await t.request("GET", `${out.resultSet.href}?limit=10001`, { token });
+  const badLimit = await getPaced(`${out.resultSet.href}?limit=10001`);
   expect([badLimit.status, badLimit.body.error.details.errors[0].path]).toEqual([400, "limit"]);
   const other = await t.request("GET", out.resultSet.href, { token: t.token(await t.tenant(10)) });
   expect(other.status).toBe(404);
@@ -91,15 +100,42 @@ test("dedupeLeads over the whole tenant (above 100,000 leads): clusters with evi
   expect(noScope.status).toBe(403);
 }, 240_000);
 
+test("scoreLeads and segmentLeads without leadIds cover the whole tenant; the rows past the first page are in the result set", async () => {
+  const AA = "audience-architect";
+  const res = await t.request("POST", `/agents/${AA}/tasks`, { token, body: { type: "scoreLeads", inputs: { profile: { titles: ["cto"], weights: { title: 1 } } } } });
+  expect(res.status).toBe(202);
+  // Reserved for every live lead of the tenant, at the card's 0.05 credit a lead.
+  expect(res.body.creditsReserved).toBeCloseTo((PLAIN + 2 * PAIRS) * 0.05, 3);
+  const scored = await t.waitForStatus(token, AA, res.body.taskId, ["completed", "failed"], 120_000);
+  expect(scored.error).toBeNull();
+  expect(scored.outputs).toMatchObject({ scoredCount: PLAIN + 2 * PAIRS, notFound: [], resultSet: { items: "scores", total: PLAIN + 2 * PAIRS } });
+  expect(scored.outputs.scores).toHaveLength(1000);
+  expect(scored.creditsUsed).toBeCloseTo((PLAIN + 2 * PAIRS) * 0.05, 3);
+  const page = await getPaced(`${scored.outputs.resultSet.href}?limit=1000`);
+  expect(page.body.items).toEqual(scored.outputs.scores);
+
+  const seg = await t.request("POST", `/agents/${AA}/tasks`, { token, body: { type: "segmentLeads", inputs: { method: "rules", rules: [{ segment: "companies", field: "company", op: "exists" }] } } });
+  const segmented = await t.waitForStatus(token, AA, seg.body.taskId, ["completed", "failed"], 120_000);
+  expect(segmented.error).toBeNull();
+  // The planted pairs have a company; the plain leads do not.
+  const companies = segmented.outputs.segments.find((x: any) => x.name === "companies");
+  expect(companies).toMatchObject({ size: 2 * PAIRS, leadIdsTruncated: true });
+  expect(companies.leadIds).toHaveLength(1000);
+  expect(segmented.outputs.resultSet).toMatchObject({ items: "memberships", total: PLAIN + 2 * PAIRS });
+  const first = await getPaced(`${segmented.outputs.resultSet.href}?limit=10000`);
+  expect([first.status, first.body.error ?? null]).toEqual([200, null]);
+  expect(first.body.items[0]).toEqual({ leadId: expect.any(String), segment: expect.any(String) });
+}, 240_000);
+
 test("a task without a result set answers 404 on its results; one still running 409", async () => {
   const small = await t.request("POST", `/agents/${A}/tasks`, { token, body: { type: "importLeads", inputs: { csv: "email\nz@z.org\n" } } });
   const done = await t.waitForStatus(token, A, small.body.taskId, ["completed"]);
   expect(done.outputs.resultSet).toBeUndefined();
-  const none = await t.request("GET", `/agents/${A}/tasks/${small.body.taskId}/results`, { token });
+  const none = await getPaced(`/agents/${A}/tasks/${small.body.taskId}/results`);
   expect(none.status).toBe(404);
 
   const running = await start("validateLeads", {});
-  const early = await t.request("GET", `/agents/${A}/tasks/${running}/results`, { token });
+  const early = await getPaced(`/agents/${A}/tasks/${running}/results`);
   expect(early.status).toBe(409);
   await t.request("POST", `/agents/${A}/tasks/${running}/cancel`, { token, body: {} });
   await t.waitForStatus(token, A, running, ["cancelled", "completed"], 60_000);
@@ -121,7 +157,7 @@ test("validateLeads over the whole tenant stops when cancelled mid-run", async (
   expect(end.status).toBe("cancelled");
   // Nothing was charged beyond the release, and the run left no readable result set.
   expect(end.creditsUsed).toBe(0);
-  expect((await t.request("GET", `/agents/${A}/tasks/${taskId}/results`, { token })).status).toBe(409);
+  expect((await getPaced(`/agents/${A}/tasks/${taskId}/results`)).status).toBe(409);
 }, 120_000);
 
 test("the A2A task of a completed run with a result set carries a results artifact that says how to page it", () => {

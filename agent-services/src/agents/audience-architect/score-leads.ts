@@ -1,22 +1,27 @@
 /**
- * scoreLeads: ICP fit 0-100 of each given lead against the tenant-defined profile, with reasons.
- * Charges 0.05 credit per lead found (the card's price), never more than reserved.
+ * scoreLeads: ICP fit 0-100 of each given lead (or, without leadIds, every live lead of the tenant,
+ * read a page at a time) against the tenant-defined profile, with reasons. Scores beyond the first
+ * page go to the task's result set. Charges 0.05 credit per lead scored (the card's price), never
+ * more than reserved.
  */
 import { TaskError, type CapabilityHandler } from "../../queue/handler";
+import { DEFAULT_PAGE_SIZE } from "../../tasks/result-sets";
 import { checkProfile, scoreIcp, type IcpProfile } from "./domain/icp";
 import { fieldValue } from "./domain/segments";
-import { checkAborted, LeadTable, loadLeadsById } from "./lead-data";
+import { checkAborted, LeadTable, loadAllLeads, loadLeadsById } from "./lead-data";
 
 export const CREDITS_PER_LEAD_MILLI = 50;
 
 export const scoreLeads: CapabilityHandler = async (ctx) => {
-  const inputs = ctx.inputs as unknown as { leadIds: string[]; profile: IcpProfile };
+  const inputs = ctx.inputs as unknown as { leadIds?: string[]; profile: IcpProfile };
   const problems = checkProfile(inputs.profile);
   if (problems.length) throw new TaskError("invalid_input", problems.join("; "), { retryable: false });
-  const ids = [...new Set(inputs.leadIds)];
+  const ids = inputs.leadIds ? [...new Set(inputs.leadIds)] : undefined;
   const table = new LeadTable();
   await ctx.progress(1, "loading leads");
-  const rows = await loadLeadsById(ctx, table, ids, (done) => ctx.progress((60 * done) / ids.length, `loaded ${done} of ${ids.length} leads`));
+  const rows = ids
+    ? await loadLeadsById(ctx, table, ids, (done) => ctx.progress((60 * done) / ids.length, `loaded ${done} of ${ids.length} leads`))
+    : await loadAllLeads(ctx, table, new Set(), (n) => ctx.progress(Math.min(60, 1 + n / 20_000), `loaded ${n} leads`));
   checkAborted(ctx.signal);
   const scores = rows.map((r) => {
     const rec = table.records[r];
@@ -33,9 +38,21 @@ export const scoreLeads: CapabilityHandler = async (ctx) => {
     return { leadId: table.ids[r], score: s.score, reasons: s.reasons, criteria: s.criteria };
   });
   scores.sort((a, b) => b.score - a.score || (a.leadId < b.leadId ? -1 : 1));
-  const found = new Set(scores.map((s) => s.leadId));
+  let resultSet;
+  if (scores.length > DEFAULT_PAGE_SIZE) {
+    await ctx.progress(90, `storing ${scores.length} scores`);
+    await ctx.results.append(scores);
+    resultSet = ctx.results.summary("scores", ctx.agentId, DEFAULT_PAGE_SIZE);
+  }
+  const found = ids ? new Set(scores.map((s) => s.leadId)) : undefined;
   return {
-    outputs: { scores, notFound: ids.filter((id) => !found.has(id)) },
-    creditsUsed: Math.min(CREDITS_PER_LEAD_MILLI * inputs.leadIds.length, CREDITS_PER_LEAD_MILLI * scores.length) / 1000,
+    outputs: {
+      scores: scores.slice(0, DEFAULT_PAGE_SIZE),
+      scoredCount: scores.length,
+      notFound: ids ? ids.filter((id) => !found!.has(id)) : [],
+      ...(resultSet ? { resultSet } : {}),
+    },
+    // Whole-tenant runs reserve for the tenant's leads when the task was created; charge what was scored.
+    creditsUsed: Math.min(CREDITS_PER_LEAD_MILLI * (ids?.length ?? scores.length), CREDITS_PER_LEAD_MILLI * scores.length) / 1000,
   };
 };

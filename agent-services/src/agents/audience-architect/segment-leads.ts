@@ -3,6 +3,7 @@
  * or by clustering. Priced at a fixed credit, which the runtime charges from the reservation.
  */
 import { TaskError, type CapabilityHandler } from "../../queue/handler";
+import { DEFAULT_PAGE_SIZE } from "../../tasks/result-sets";
 import { segmentByClusters, segmentByRules, type Rule } from "./domain/segments";
 import { checkAborted, LeadTable, loadAllLeads, loadLeadsById } from "./lead-data";
 
@@ -31,11 +32,30 @@ export const segmentLeads: CapabilityHandler = async (ctx) => {
       ? segmentByRules(table.records, inputs.rules!)
       : segmentByClusters(table.toFrame(), inputs.k ?? 5, 42);
   checkAborted(ctx.signal);
+  // Past a page of leads, membership goes to the result set ({leadId, segment}, segment by segment)
+  // and each segment lists its first page of lead ids.
+  let resultSet;
+  if (rows.length > DEFAULT_PAGE_SIZE) {
+    await ctx.progress(90, `storing ${rows.length} memberships`);
+    for (const seg of segments) {
+      for (let k = 0; k < seg.rows.length; k += 20_000) {
+        await ctx.results.append(seg.rows.slice(k, k + 20_000).map((r) => ({ leadId: table.ids[r], segment: seg.name })));
+      }
+    }
+    resultSet = ctx.results.summary("memberships", ctx.agentId, 0);
+  }
   return {
     outputs: {
       method: inputs.method,
       leadCount: rows.length,
-      segments: segments.map((s) => ({ name: s.name, leadIds: s.rows.map((r) => table.ids[r]), size: s.rows.length, description: s.description })),
+      segments: segments.map((s) => ({
+        name: s.name,
+        leadIds: s.rows.slice(0, DEFAULT_PAGE_SIZE).map((r) => table.ids[r]),
+        size: s.rows.length,
+        description: s.description,
+        ...(s.rows.length > DEFAULT_PAGE_SIZE ? { leadIdsTruncated: true } : {}),
+      })),
+      ...(resultSet ? { resultSet } : {}),
     },
   };
 };
