@@ -47,8 +47,6 @@ export function checkAborted(signal: AbortSignal): void {
   if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error("aborted");
 }
 
-/** Lets pending I/O (a cancel arriving over Redis) run between chunks of CPU work. */
-export const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Leads collected once each (by id) into a columnar frame. */
 export class LeadTable {

@@ -9,7 +9,8 @@ import { DEFAULT_PAGE_SIZE } from "../../tasks/result-sets";
 import { takeRows } from "./domain/frame";
 import { compileScorer, confidenceOf, encodeFrame, factorsOf, logits, toScore, trainWithHoldout, MODEL_FORMAT, type LookalikeModel } from "./domain/lookalike";
 import { hashString } from "./domain/rng";
-import { checkAborted, LeadTable, loadAllLeads, loadLeadSample, loadLeadsById, yieldToEventLoop } from "./lead-data";
+import { yieldToEventLoop } from "../../lib/event-loop";
+import { checkAborted, LeadTable, loadAllLeads, loadLeadSample, loadLeadsById } from "./lead-data";
 import { loadModel, storeModel } from "./model-store";
 
 interface Inputs {

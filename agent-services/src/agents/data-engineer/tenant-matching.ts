@@ -4,6 +4,7 @@
  * normalised values. Members of the clusters are then loaded by id to pick survivors and merges.
  * Shared by dedupeLeads and validateLeads.
  */
+import { yieldToEventLoop } from "../../lib/event-loop";
 import { TaskError, type HandlerContext } from "../../queue/handler";
 import { readTenantSettings } from "../../tasks/tenants";
 import type { LeadRecord } from "./domain/lead";
@@ -12,8 +13,6 @@ import { clusterMatchesPausing, LeadMatcher, toCluster, type DuplicateCluster, t
 import { forEachLeadPage, loadLeadsByIds } from "./lead-store";
 
 const LOAD_CHUNK = 5000;
-/** Long synchronous stretches starve the event loop: the worker must keep renewing its job lock. */
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export interface TenantMatch {
   clusters: DuplicateCluster[];

@@ -463,11 +463,10 @@ export class LeadMatcher {
     if (!this.finished) this.finish();
     let w = 0;
     let org: { w: number; e?: LinkEvidence } | undefined;
-    const record = (col: Column, ca: number, cb: number, fw: number, s: number, field = col.spec.key, note?: string): LinkEvidence | undefined => {
+    const record = (col: Column, ca: number, cb: number, fw: number, s: number): LinkEvidence | undefined => {
       if (!evidence) return undefined;
-      const e: LinkEvidence = { field: field.startsWith("attr:") ? `attributes.${field.slice(5)}` : field, a: col.values[ca], b: col.values[cb], weight: round2(fw), similarity: round2(s) };
-      if (note) e.note = note;
-      return e;
+      const key = col.spec.key;
+      return { field: key.startsWith("attr:") ? `attributes.${key.slice(5)}` : key, a: col.values[ca], b: col.values[cb], weight: round2(fw), similarity: round2(s) };
     };
     let attrFor: { w: number; e?: LinkEvidence } | undefined;
     let attrAgainst: { w: number; e?: LinkEvidence } | undefined;
@@ -548,8 +547,8 @@ export class LeadMatcher {
     if (fa >= 0 && fb >= 0 && la >= 0 && lb >= 0) {
       const sCross1 = jaroWinkler(first!.values[fa], last!.values[lb]);
       const sCross2 = jaroWinkler(last!.values[la], first!.values[fb]);
-      const cf = this.interpolate(first!, sCross1 === 1 ? 1 : sCross1);
-      const cl = this.interpolate(last!, sCross2 === 1 ? 1 : sCross2);
+      const cf = this.interpolate(first!, sCross1);
+      const cl = this.interpolate(last!, sCross2);
       if (fa !== fb && cf + cl - 1 > straight) {
         names = cf + cl - 1;
         swapped = [cf, sCross1, cl, sCross2];
