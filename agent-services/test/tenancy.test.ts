@@ -102,4 +102,12 @@ test("every tenant table has row-level security enabled and forced", async () =>
   );
   expect(r.rows).toHaveLength(TENANT_TABLES.length);
   for (const row of r.rows) expect(row).toMatchObject({ relrowsecurity: true, relforcerowsecurity: true });
+  // And every table a later migration adds with a tenant_id column (task_results, lookalike_models, ...).
+  const withTenant = await t.owner.query(
+    `SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity FROM pg_class c
+     JOIN information_schema.columns i ON i.table_schema = 'public' AND i.table_name = c.relname AND i.column_name = 'tenant_id'
+     WHERE c.relkind = 'r' ORDER BY c.relname`,
+  );
+  expect(withTenant.rows.map((x) => x.relname)).toEqual(expect.arrayContaining(["lookalike_models", "task_results"]));
+  for (const row of withTenant.rows) expect(row).toMatchObject({ relrowsecurity: true, relforcerowsecurity: true });
 });
