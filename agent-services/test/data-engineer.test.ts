@@ -283,6 +283,23 @@ describe("importLeads", () => {
     expect(rows.map((x) => x.attributes.rank)).toEqual(Array.from({ length: n }, (_, i) => i));
   });
 
+  test("line numbers stay exact across CRLF inside quotes, lone-CR files, and an unreadable row early in the file", async () => {
+    const read = async (csv: string) => {
+      const seen: string[] = [];
+      const sink = { insertBatch: async (rows: LeadDraft[]) => rows.map((r) => (seen.push(`${r.line} ${r.fields.email}`), `id${r.line}`)) };
+      await importLeadsCsv(csv, sink, { batchSize: 2, onRejected: (r) => seen.push(`${r.line} rejected: ${r.reason}`) });
+      return seen.sort((a, b) => parseInt(a) - parseInt(b));
+    };
+    expect(await read('email,name\r\na@x.com,A\r\n"b@x.com","B\r\nmulti"\r\nc@x.com\r\n\r\nd@x.com,D\r\n')).toEqual([
+      "2 a@x.com", "3 b@x.com", "5 rejected: expected 2 columns, found 1", "7 d@x.com",
+    ]);
+    expect(await read('email,name\ra@x.com,"A\rB"\rc@x.com,C\r')).toEqual(["2 a@x.com", "4 c@x.com"]);
+    // The unclosed quote is seen while parsing the first chunk, before the loop has read the header.
+    const early = await read('email,name\na@x.com,A\nc@x.com,"C\nmulti"\nd@x.com,D\ne@x.com,"unterminated\nf@x.com,F\n');
+    expect(early.slice(0, 3)).toEqual(["2 a@x.com", "3 c@x.com", "5 d@x.com"]);
+    expect(early[3]).toMatch(/^6 rejected: Quote Not Closed.*\(lines 6-7 could not be read\)$/);
+  });
+
   test.each([
     [["leads:import", "--tenant", "TENANT"], /--file is required/],
     [["leads:import", "--file", "FILE"], /--tenant is required/],
