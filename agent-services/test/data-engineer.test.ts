@@ -430,6 +430,8 @@ describe("dedupeLeads and validateLeads", () => {
       ",Nora,Contact,,,,not a domain",
       "dup1@globex.com,Gary,Globe,Globex,,,",
       "dup1@globex.com,Gary,Globe,Globex Corp,,,",
+      "ian@initech.com,Ian,Tech,Initech,,,",
+      "ian@initech.com,Ian,Tech,Initech,,,",
     ].join("\n");
     const fresh = await t.tenant(100);
     const tok = t.token(fresh);
@@ -437,9 +439,10 @@ describe("dedupeLeads and validateLeads", () => {
     await t.owner.query("UPDATE leads SET updated_at = now() - interval '400 days' WHERE id = $1", [leadIds[3]]);
     const done = await runTask("validateLeads", { staleAfterDays: 365 }, tok);
     const { checked, valid, issues, summary } = done.outputs;
-    expect(checked).toBe(5);
-    // The ok lead and the surviving Gary (the more recently updated of the two) have no issues.
-    expect(valid).toBe(2);
+    expect(checked).toBe(7);
+    // The ok lead, the surviving Gary (the more recently updated of the two) and one Ian have no
+    // issues; the other Ian is only a duplicate, and that alone makes it not valid.
+    expect(valid).toBe(3);
     const of = (i: number) => issues.filter((x: any) => x.leadId === leadIds[i]).map((x: any) => `${x.code}:${x.field}`).sort();
     expect(of(0)).toEqual([]);
     expect(of(1)).toEqual(["invalid_email:email", "invalid_phone:phone"]);
@@ -447,7 +450,8 @@ describe("dedupeLeads and validateLeads", () => {
     expect(of(3)).toEqual(["duplicate:lead", "stale:updatedAt"]);
     expect(issues.find((x: any) => x.code === "duplicate")).toMatchObject({ leadId: leadIds[3], duplicateOf: leadIds[4], score: expect.any(Number) });
     expect(of(4)).toEqual([]);
-    expect(summary).toMatchObject({ invalid_email: 1, invalid_phone: 1, invalid_domain: 1, missing_field: 2, no_contact: 1, duplicate: 1, stale: 1 });
+    expect([of(5), of(6)].sort()).toEqual([[], ["duplicate:lead"]]);
+    expect(summary).toEqual({ invalid_email: 1, invalid_phone: 1, invalid_domain: 1, missing_field: 2, no_contact: 1, duplicate: 2, stale: 1 });
     for (const i of issues) expect(typeof i.message).toBe("string");
   });
 });

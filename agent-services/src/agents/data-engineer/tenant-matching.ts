@@ -39,23 +39,27 @@ export async function checkedDefaultCountry(ctx: HandlerContext, input: unknown)
 
 /**
  * Matches `leads` when given, else every live lead of the tenant; progress runs from `from` to `to`
- * percent. Clusters carry survivor, merged fields and per-link evidence.
+ * percent. Clusters carry survivor, merged fields and per-link evidence. `onLeads` sees each page
+ * as it is read, so a caller that needs the leads too reads the tenant once.
  */
 export async function matchLeads(
   ctx: HandlerContext,
   leads: LeadRecord[] | undefined,
   options: MatchOptions,
   progress: { from: number; to: number },
+  onLeads?: (leads: LeadRecord[]) => void | Promise<void>,
 ): Promise<TenantMatch> {
   const matcher = new LeadMatcher([], options);
   const span = progress.to - progress.from;
   let considered: number;
   if (leads) {
     for (const lead of leads) matcher.add(lead);
+    await onLeads?.(leads);
     considered = leads.length;
   } else {
     considered = await forEachLeadPage(ctx.db, ctx.signal, async (page) => {
       for (const lead of page) matcher.add(lead);
+      await onLeads?.(page);
       await yieldToEventLoop();
       if (matcher.n % 50_000 < page.length) await ctx.progress(progress.from + span * 0.1, `read ${matcher.n} leads`);
     });

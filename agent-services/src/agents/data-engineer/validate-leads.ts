@@ -1,13 +1,14 @@
 /**
  * validateLeads: a data-quality report over the given leads or every live lead of the tenant
- * (domain/validate + the dedupe matcher). Whole-tenant runs read the leads twice, a page at a time:
- * once into the matcher, once to check each page; issues beyond the first page go to the result set.
+ * (domain/validate + the dedupe matcher). The leads are read once, a page at a time: each page goes
+ * into the matcher and is checked at once; duplicate issues follow when the matcher has compared
+ * every lead. Issues beyond the first page go to the result set.
  */
 import type { CapabilityHandler } from "../../queue/handler";
 import { DEFAULT_PAGE_SIZE } from "../../tasks/result-sets";
 import type { LeadField, LeadRecord } from "./domain/lead";
-import { validateLeadRecords, type LeadIssue } from "./domain/validate";
-import { forEachLeadPage, loadLeads } from "./lead-store";
+import { duplicateIssue, validateLeadRecords, type LeadIssue } from "./domain/validate";
+import { loadLeads } from "./lead-store";
 import { checkedDefaultCountry, matchLeads } from "./tenant-matching";
 
 interface ValidateInputs {
@@ -22,41 +23,46 @@ export const validateLeads: CapabilityHandler = async (ctx) => {
   const defaultCountry = await checkedDefaultCountry(ctx, inputs.defaultCountry);
   await ctx.progress(5, "loading leads");
   const given = inputs.leadIds ? await ctx.db((tx) => loadLeads(tx, inputs.leadIds!)) : undefined;
-  const { clusters } = await matchLeads(ctx, given, { defaultCountry }, { from: 5, to: 50 });
-  const duplicates = new Map<string, { survivorId: string; score: number }>();
-  for (const c of clusters) for (const d of c.duplicateIds) duplicates.set(d, { survivorId: c.survivorId, score: c.score });
 
-  const options = { staleAfterDays: inputs.staleAfterDays, requiredFields: inputs.requiredFields, duplicates, defaultCountry, now: new Date() };
+  const options = { staleAfterDays: inputs.staleAfterDays, requiredFields: inputs.requiredFields, defaultCountry, now: new Date() };
   let checked = 0;
   let valid = 0;
+  /** Leads with an issue other than being a duplicate (a duplicate among them was not counted valid). */
+  const flagged = new Set<string>();
   const summary: Record<string, number> = {};
   const firstPage: LeadIssue[] = [];
   let buffer: LeadIssue[] = [];
   let issueCount = 0;
   // Issues are buffered; once there are more than a page, all of them go to the result set.
-  const check = async (leads: LeadRecord[]) => {
-    const report = validateLeadRecords(leads, options);
-    checked += report.checked;
-    valid += report.valid;
-    for (const [code, n] of Object.entries(report.summary)) summary[code] = (summary[code] ?? 0) + n;
-    for (const issue of report.issues) {
+  const record = async (issues: LeadIssue[]) => {
+    for (const issue of issues) {
+      summary[issue.code] = (summary[issue.code] ?? 0) + 1;
       if (firstPage.length < DEFAULT_PAGE_SIZE) firstPage.push(issue);
       buffer.push(issue);
     }
-    issueCount += report.issues.length;
+    issueCount += issues.length;
     if (issueCount > DEFAULT_PAGE_SIZE && buffer.length >= 5000) {
       await ctx.results.append(buffer);
       buffer = [];
     }
   };
-  await ctx.progress(50, "checking leads");
-  if (given) await check(given);
-  else {
-    await forEachLeadPage(ctx.db, ctx.signal, async (page) => {
-      await check(page);
-      if (checked % 50_000 < page.length) await ctx.progress(50 + Math.min(45, checked / 20_000), `checked ${checked} leads`);
-    });
+  const check = async (leads: LeadRecord[]) => {
+    const report = validateLeadRecords(leads, options);
+    checked += report.checked;
+    valid += report.valid;
+    for (const issue of report.issues) flagged.add(issue.leadId);
+    await record(report.issues);
+  };
+
+  const { clusters } = await matchLeads(ctx, given, { defaultCountry }, { from: 5, to: 90 }, check);
+  const duplicates: LeadIssue[] = [];
+  for (const c of clusters) {
+    for (const d of c.duplicateIds) {
+      duplicates.push(duplicateIssue(d, c));
+      if (!flagged.has(d)) valid--;
+    }
   }
+  await record(duplicates);
   let resultSet;
   if (issueCount > DEFAULT_PAGE_SIZE) {
     await ctx.results.append(buffer);

@@ -35,6 +35,11 @@ export interface ValidateOptions {
 export const DEFAULT_REQUIRED_FIELDS: LeadField[] = ["email", "firstName", "lastName", "company"];
 const DAY_MS = 86_400_000;
 
+/** The issue of a lead the dedupe matcher found to duplicate another. */
+export function duplicateIssue(leadId: string, dup: { survivorId: string; score: number }): LeadIssue {
+  return { leadId, field: "lead", code: "duplicate", message: `duplicate of lead ${dup.survivorId}`, duplicateOf: dup.survivorId, score: dup.score };
+}
+
 export function validateLeadRecords(leads: LeadRecord[], options: ValidateOptions = {}): ValidationReport {
   const staleAfterDays = options.staleAfterDays ?? 180;
   const required = options.requiredFields ?? DEFAULT_REQUIRED_FIELDS;
@@ -64,7 +69,7 @@ export function validateLeadRecords(leads: LeadRecord[], options: ValidateOption
       add("linkedinUrl", "invalid_url", `"${lead.linkedinUrl}" is not a LinkedIn profile URL`);
     }
     const dup = options.duplicates?.get(lead.id);
-    if (dup) add("lead", "duplicate", `duplicate of lead ${dup.survivorId}`, { duplicateOf: dup.survivorId, score: dup.score });
+    if (dup) mine.push(duplicateIssue(lead.id, dup));
     const updated = timeOf(lead.updatedAt ?? lead.createdAt);
     if (updated) {
       const ageDays = Math.floor((now - updated) / DAY_MS);
