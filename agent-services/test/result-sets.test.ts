@@ -113,6 +113,19 @@ test("scoreLeads and segmentLeads without leadIds cover the whole tenant; the ro
   expect(scored.creditsUsed).toBeCloseTo((PLAIN + 2 * PAIRS) * 0.05, 3);
   const page = await getPaced(`${scored.outputs.resultSet.href}?limit=1000`);
   expect(page.body.items).toEqual(scored.outputs.scores);
+  // Pages that start and end inside the stored chunks (500 items a row) read the same items as one
+  // large page, and the cursor walks on from the middle of a chunk.
+  const big = await getPaced(`${scored.outputs.resultSet.href}?limit=10000`);
+  expect(big.body.items).toHaveLength(10000);
+  const odd: any[] = [];
+  let cursor: string | null = null;
+  for (let k = 0; k < 5; k++) {
+    const p: any = await getPaced(`${scored.outputs.resultSet.href}?limit=${k === 2 ? 1 : 777}${cursor ? `&cursor=${cursor}` : ""}`);
+    odd.push(...p.body.items);
+    cursor = p.body.nextCursor;
+  }
+  expect(odd).toHaveLength(4 * 777 + 1);
+  expect(odd).toEqual(big.body.items.slice(0, odd.length));
 
   const seg = await t.request("POST", `/agents/${AA}/tasks`, { token, body: { type: "segmentLeads", inputs: { method: "rules", rules: [{ segment: "companies", field: "company", op: "exists" }] } } });
   const segmented = await t.waitForStatus(token, AA, seg.body.taskId, ["completed", "failed"], 120_000);

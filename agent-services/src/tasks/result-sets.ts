@@ -1,14 +1,17 @@
 /**
- * Result sets: a task's large result as ordered rows in task_results, written by the handler in
- * batches and read by callers in pages. The cursor is opaque to callers (the next row's position).
+ * Result sets: a task's large result as ordered items in task_results (up to ROW_ITEMS consecutive
+ * items a row), written by the handler in batches and read by callers in pages. The cursor is
+ * opaque to callers (the next item's position).
  */
 import type { TenantTx } from "../store/tenant-tx";
 import { invalidInput } from "./errors";
 
 export const DEFAULT_PAGE_SIZE = 1000;
 export const MAX_PAGE_SIZE = 10_000;
-/** Rows per INSERT: one statement, a bounded parameter size. */
-const WRITE_BATCH = 5000;
+/** Items per task_results row (the migration's check allows at most 500). */
+const ROW_ITEMS = 500;
+/** Items per INSERT: one statement and transaction, a bounded parameter size. */
+const WRITE_BATCH = 10_000;
 
 /** What a task's outputs say about its result set; `href` is where the pages are read. */
 export interface ResultSetSummary {
@@ -51,15 +54,18 @@ export class ResultSetWriter {
   async append(items: unknown[]): Promise<void> {
     for (let start = 0; start < items.length || !this.cleared; start += WRITE_BATCH) {
       const batch = items.slice(start, start + WRITE_BATCH);
+      const chunks: unknown[][] = [];
+      for (let k = 0; k < batch.length; k += ROW_ITEMS) chunks.push(batch.slice(k, k + ROW_ITEMS));
       const from = this.written;
       await this.db(async (tx) => {
         if (!this.cleared) await tx.query("DELETE FROM task_results WHERE task_id = $1", [this.taskId]);
-        if (batch.length) {
-          // One jsonb array parameter, split server-side: a jsonb[] parameter parses five times slower.
+        if (chunks.length) {
+          // One jsonb parameter (an array of chunks), split server-side; every chunk but the last is full.
           await tx.query(
-            `INSERT INTO task_results (tenant_id, task_id, seq, item)
-             SELECT $1::uuid, $2::uuid, $3::integer + o - 1, x FROM jsonb_array_elements($4::jsonb) WITH ORDINALITY AS u(x, o)`,
-            [tx.tenantId, this.taskId, from, JSON.stringify(batch)],
+            `INSERT INTO task_results (tenant_id, task_id, seq, n, items)
+             SELECT $1::uuid, $2::uuid, $3::integer + (o - 1) * ${ROW_ITEMS}, jsonb_array_length(x), x
+             FROM jsonb_array_elements($4::jsonb) WITH ORDINALITY AS u(x, o)`,
+            [tx.tenantId, this.taskId, from, JSON.stringify(chunks)],
             "task_results_append",
           );
         }
@@ -83,11 +89,17 @@ export class ResultSetWriter {
 /** One page of a task's result set, from the cursor's row. */
 export async function readResultPage(tx: TenantTx, taskId: string, total: number, cursor: string | undefined, limit: number): Promise<ResultPage> {
   const from = cursor ? decodeCursor(cursor) : 0;
-  const rows = await tx.query<{ item: unknown }>(
-    "SELECT item FROM task_results WHERE task_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
-    [taskId, from, limit],
+  // The chunks that overlap [from, from + limit): a chunk starting after from - ROW_ITEMS.
+  const rows = await tx.query<{ seq: number; items: unknown[] }>(
+    "SELECT seq, items FROM task_results WHERE task_id = $1 AND seq > $2::integer - $4::integer AND seq < $2::integer + $3::integer ORDER BY seq",
+    [taskId, from, limit, ROW_ITEMS],
     "task_results_page",
   );
-  const next = from + rows.length;
-  return { items: rows.map((r) => r.item), nextCursor: next < total && rows.length ? encodeCursor(next) : null, total };
+  const items: unknown[] = [];
+  for (const row of rows) {
+    const skip = Math.max(0, from - row.seq);
+    for (let k = skip; k < row.items.length && items.length < limit; k++) items.push(row.items[k]);
+  }
+  const next = from + items.length;
+  return { items, nextCursor: next < total && items.length ? encodeCursor(next) : null, total };
 }

@@ -26,18 +26,22 @@ const PAGE = 5000;
 
 export type LeadRow = Record<string, unknown> & { id: string; attributes?: Record<string, unknown> | null };
 
+const FEATURE_COLUMNS = Object.entries(LEAD_FEATURE_COLUMNS);
+const FEATURE_NAMES = new Set(Object.values(LEAD_FEATURE_COLUMNS));
+
 /** A lead as a flat feature record. Attribute keys that clash with a lead column get an `attributes.` prefix. */
 export function leadRecord(row: LeadRow): Record<string, unknown> {
   const rec: Record<string, unknown> = {};
-  for (const [col, name] of Object.entries(LEAD_FEATURE_COLUMNS)) {
+  for (const [col, name] of FEATURE_COLUMNS) {
     const v = row[col];
     if (v !== null && v !== undefined) rec[name] = v;
   }
   const attrs = row.attributes;
   if (attrs && typeof attrs === "object" && !Array.isArray(attrs)) {
-    for (const [k, v] of Object.entries(attrs)) {
+    for (const k in attrs) {
+      const v = attrs[k];
       if (v === null || (typeof v !== "string" && typeof v !== "number" && typeof v !== "boolean")) continue;
-      rec[k in rec || Object.values(LEAD_FEATURE_COLUMNS).includes(k) ? `attributes.${k}` : k] = v;
+      rec[FEATURE_NAMES.has(k) || k in rec ? `attributes.${k}` : k] = v;
     }
   }
   return rec;
@@ -103,15 +107,23 @@ export async function loadLeadsById(ctx: HandlerContext, table: LeadTable, ids: 
 /** Loads every lead of the tenant except `exclude`, page by page in id order; returns their rows. */
 export async function loadAllLeads(ctx: HandlerContext, table: LeadTable, exclude: Set<string>, onPage?: (loaded: number) => Promise<void>): Promise<number[]> {
   const rows: number[] = [];
-  let after = "00000000-0000-0000-0000-000000000000";
+  // leads.id, not id: the output column id is the text cast, and ordering by it sorts the whole
+  // tenant on every page instead of walking the index.
+  const fetchAfter = (after: string) => {
+    const page = ctx.db((tx) => tx.query<LeadRow>(`${SELECT} WHERE leads.id > $1::uuid AND merged_into IS NULL ORDER BY leads.id LIMIT ${PAGE}`, [after]));
+    // A page fetched ahead is not awaited when the run is cancelled meanwhile.
+    page.catch(() => undefined);
+    return page;
+  };
+  let next = fetchAfter("00000000-0000-0000-0000-000000000000");
   for (;;) {
     checkAborted(ctx.signal);
-    // leads.id, not id: the output column id is the text cast, and ordering by it sorts the whole
-    // tenant on every page instead of walking the index.
-    const page = await ctx.db((tx) => tx.query<LeadRow>(`${SELECT} WHERE leads.id > $1::uuid AND merged_into IS NULL ORDER BY leads.id LIMIT ${PAGE}`, [after]));
+    const page = await next;
+    // Postgres reads the next page while this one is turned into features.
+    const more = page.length === PAGE;
+    if (more) next = fetchAfter(page[page.length - 1].id);
     for (const r of page) if (!exclude.has(r.id)) rows.push(table.add(r));
-    if (page.length < PAGE) break;
-    after = page[page.length - 1].id;
+    if (!more) break;
     await onPage?.(rows.length);
   }
   return rows;
