@@ -12,7 +12,7 @@
  *
  * Figures: leads:import wall time; for each whole-tenant task, its task time (created -> completed
  * in Postgres) and the service's peak RSS while it ran: scoreLookalike (300 seeds), dedupeLeads
- * (dryRun), validateLeads. Baseline for scoreLookalike on bank-full: the model's own train + score
+ * (dryRun), validateLeads, scoreLeads (an ICP profile), segmentLeads (k-means, k = 5). Baseline for scoreLookalike on bank-full: the model's own train + score
  * time over the same leads in this process (the compiled domain code, same seeds), so the ratio
  * shows what the task path adds. Bars (issue 11): import <= 15 s, scoreLookalike <= 30 s, dedupe
  * <= 5 min, validate <= 2 min, RSS < 1.5 GB, bank-full scoreLookalike <= 3 x the model.
@@ -174,6 +174,10 @@ try {
   record(`dedupeLeads dryRun, whole generated tenant, task time`, `${dd.seconds.toFixed(1)} s, peak RSS ${dd.peakMb.toFixed(0)} MB; ${o.duplicatesFound} duplicates in ${o.clusterCount} clusters, ${o.candidatePairs} pairs compared, blocks over ${o.blockSizeLimit} skipped (${o.skippedBlocks})`, "bar 5 min");
   const va = await runTask(svc, gen.token, "data-engineer", "validateLeads", {});
   record(`validateLeads, whole generated tenant, task time`, `${va.seconds.toFixed(1)} s, peak RSS ${va.peakMb.toFixed(0)} MB; ${va.task.outputs?.issueCount} issues`, "bar 2 min");
+  const sc = await runTask(svc, gen.token, "audience-architect", "scoreLeads", { profile: { titles: ["ceo", "cto", "founder"], industries: ["software"], weights: { title: 2, industry: 1 } } });
+  record(`scoreLeads, whole generated tenant (${sc.task.outputs?.scoredCount} scored), task time`, `${sc.seconds.toFixed(1)} s, peak RSS ${sc.peakMb.toFixed(0)} MB`, "");
+  const sg = await runTask(svc, gen.token, "audience-architect", "segmentLeads", { method: "cluster", k: 5 });
+  record(`segmentLeads (cluster, k = 5), whole generated tenant, task time`, `${sg.seconds.toFixed(1)} s, peak RSS ${sg.peakMb.toFixed(0)} MB; segments ${sg.task.outputs?.segments?.map((x) => x.size).join(" / ")}`, "");
 
   if (!SKIP_BANK) {
     // --- bank-full, once and 22 times --------------------------------------------------------

@@ -13,7 +13,7 @@ import { categoricalColumn, frameFromRecords, FrameBuilder, takeRows, type Frame
 import { compileScorer, encodeFrame, factorsOf, scoreFrame, trainLookalike, trainWithHoldout, weightOfEvidence } from "../src/agents/audience-architect/domain/lookalike";
 import { auc, heldOutMetrics, liftAt, precisionAtK } from "../src/agents/audience-architect/domain/metrics";
 import { mulberry32, shuffle } from "../src/agents/audience-architect/domain/rng";
-import { kmeans, matches, segmentByClusters, segmentByRules } from "../src/agents/audience-architect/domain/segments";
+import { kmeans, matches, segmentByClusters, segmentByClustersPausing, segmentByRules } from "../src/agents/audience-architect/domain/segments";
 import { checkProfile, scoreIcp } from "../src/agents/audience-architect/domain/icp";
 import { centroidSimilarity } from "../src/agents/audience-architect/domain/vectorize";
 import { withTenant } from "../src/store/tenant-tx";
@@ -272,6 +272,25 @@ describe("segmentation", () => {
     expect(retired.description).toMatch(/job = retired for 100%/);
     const X = Float64Array.from([0, 0, 0, 1, 10, 10, 10, 11]);
     expect(Array.from(kmeans(X, 4, 2, 2, 1).assignments).join("")).toMatch(/^(0011|1100)$/);
+  });
+
+  test("clustering for a task pauses between k-means passes (same segments), and a pause that throws stops it", async () => {
+    const rng = mulberry32(5);
+    const frame = frameFromRecords(Array.from({ length: 400 }, (_, i) => ({ age: (i % 2 ? 60 : 20) + rng() * 10, balance: rng() * 1000 })));
+    let pauses = 0;
+    const paused = await segmentByClustersPausing(frame, 3, 42, async () => {
+      pauses++;
+    });
+    expect(paused).toEqual(segmentByClusters(frame, 3, 42));
+    // Vectorising, three seeding picks, at least two Lloyd passes.
+    expect(pauses).toBeGreaterThanOrEqual(6);
+    let calls = 0;
+    await expect(
+      segmentByClustersPausing(frame, 3, 42, async () => {
+        if (++calls === 3) throw new Error("cancelled");
+      }),
+    ).rejects.toThrow("cancelled");
+    expect(calls).toBe(3);
   });
 });
 

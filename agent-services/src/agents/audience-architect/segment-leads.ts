@@ -4,7 +4,8 @@
  */
 import { TaskError, type CapabilityHandler } from "../../queue/handler";
 import { DEFAULT_PAGE_SIZE } from "../../tasks/result-sets";
-import { segmentByClusters, segmentByRules, type Rule } from "./domain/segments";
+import { yieldToEventLoop } from "../../lib/event-loop";
+import { segmentByClustersPausing, segmentByRules, type Rule } from "./domain/segments";
 import { checkAborted, LeadTable, loadAllLeads, loadLeadsById } from "./lead-data";
 
 interface Inputs {
@@ -30,7 +31,10 @@ export const segmentLeads: CapabilityHandler = async (ctx) => {
   const segments =
     inputs.method === "rules"
       ? segmentByRules(table.records, inputs.rules!)
-      : segmentByClusters(table.toFrame(), inputs.k ?? 5, 42);
+      : await segmentByClustersPausing(table.toFrame(), inputs.k ?? 5, 42, async () => {
+          checkAborted(ctx.signal);
+          await yieldToEventLoop();
+        });
   checkAborted(ctx.signal);
   // Past a page of leads, membership goes to the result set ({leadId, segment}, segment by segment)
   // and each segment lists its first page of lead ids.

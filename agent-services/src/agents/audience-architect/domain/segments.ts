@@ -6,6 +6,7 @@
  */
 import { isMissing, toNumber, type Frame } from "./frame";
 import { mulberry32 } from "./rng";
+import { runSteps, runStepsPausing } from "../../../lib/steps";
 import { fitVectorSpace, vectorize, type VectorSpace } from "./vectorize";
 
 export type RuleOp = "eq" | "neq" | "in" | "nin" | "gt" | "gte" | "lt" | "lte" | "contains" | "exists";
@@ -127,6 +128,11 @@ export interface KMeansResult {
 
 /** Lloyd's k-means with k-means++ seeding from a seeded RNG: the same input gives the same clusters. */
 export function kmeans(X: Float64Array, n: number, dim: number, k: number, seed = 42, maxIter = 100): KMeansResult {
+  return runSteps(kmeansSteps(X, n, dim, k, seed, maxIter));
+}
+
+/** kmeans, yielding after each seeding pick and each iteration (a pass over every point). */
+function* kmeansSteps(X: Float64Array, n: number, dim: number, k: number, seed: number, maxIter: number): Generator<void, KMeansResult> {
   k = Math.max(1, Math.min(k, n));
   const rng = mulberry32(seed);
   const centroids = new Float64Array(k * dim);
@@ -161,6 +167,7 @@ export function kmeans(X: Float64Array, n: number, dim: number, k: number, seed 
     for (let j = 0; j < dim; j++) centroids[c * dim + j] = X[pick * dim + j];
     for (let i = 0; i < n; i++) d2[i] = Math.min(d2[i], dist(i, c));
     first = pick;
+    yield;
   }
   const assignments = new Int32Array(n).fill(-1);
   let it = 0;
@@ -210,6 +217,7 @@ export function kmeans(X: Float64Array, n: number, dim: number, k: number, seed 
       }
       for (let j = 0; j < dim; j++) centroids[c * dim + j] = sums[c * dim + j] / counts[c];
     }
+    yield;
   }
   return { assignments, centroids, k, dim, iterations: it, inertia };
 }
@@ -222,12 +230,22 @@ interface Trait {
 
 /** Clusters the frame's rows into (at most) k segments, each named after its most distinctive traits. */
 export function segmentByClusters(frame: Frame, k: number, seed = 42): Segment[] {
+  return runSteps(segmentByClustersSteps(frame, k, seed));
+}
+
+/** segmentByClusters awaiting `pause()` between k-means iterations. */
+export function segmentByClustersPausing(frame: Frame, k: number, seed: number, pause: () => Promise<void>): Promise<Segment[]> {
+  return runStepsPausing(segmentByClustersSteps(frame, k, seed), pause);
+}
+
+function* segmentByClustersSteps(frame: Frame, k: number, seed: number): Generator<void, Segment[]> {
   const n = frame.size;
   if (n === 0) return [];
   const space = fitVectorSpace(frame);
   const X = vectorize(frame, space);
+  yield;
   const dim = Math.max(1, space.dim);
-  const km = space.dim > 0 ? kmeans(X, n, space.dim, k, seed) : { assignments: new Int32Array(n), k: 1 };
+  const km = space.dim > 0 ? yield* kmeansSteps(X, n, space.dim, k, seed, 100) : { assignments: new Int32Array(n), k: 1 };
   const members: number[][] = Array.from({ length: km.k }, () => []);
   for (let i = 0; i < n; i++) members[km.assignments[i]].push(i);
   const segments: Segment[] = [];

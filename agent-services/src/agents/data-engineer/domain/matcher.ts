@@ -41,6 +41,7 @@ import {
   addressParts, companyDomain, countryCode, foldText, normalizeAddress, normalizeCompany, normalizeDate, normalizeDomain,
   normalizeEmail, normalizeFirstName, normalizeLinkedin, normalizeName, normalizePostcode, organisationTokens, phoneKey, soundex,
 } from "./normalize";
+import { runSteps, runStepsPausing } from "../../../lib/steps";
 import { addressSimilarity, codeSimilarity, jaroWinkler, organisationSimilarity, phoneSimilarity, sharesWord, textSimilarity } from "./similarity";
 
 export interface MatchOptions {
@@ -723,14 +724,6 @@ export interface CandidateScan {
   blockSizeLimit: number;
 }
 
-/** Runs a step generator to its end, without pausing. */
-function runSteps<T>(steps: Generator<void, T>): T {
-  for (;;) {
-    const r = steps.next();
-    if (r.done) return r.value;
-  }
-}
-
 export interface MatchGroup {
   /** Lead indexes in the matcher, the cluster's members. */
   members: number[];
@@ -757,13 +750,8 @@ export function clusterMatches(matcher: LeadMatcher, options: MatchOptions = {})
  * clusterMatches awaiting `pause()` every 20,000 comparisons, so a long run leaves the event loop
  * free (a queue worker must keep renewing its job's lock meanwhile).
  */
-export async function clusterMatchesPausing(matcher: LeadMatcher, options: MatchOptions, pause: () => Promise<void>): Promise<ClusterResult> {
-  const steps = clusterSteps(matcher, options);
-  for (;;) {
-    const r = steps.next();
-    if (r.done) return r.value;
-    await pause();
-  }
+export function clusterMatchesPausing(matcher: LeadMatcher, options: MatchOptions, pause: () => Promise<void>): Promise<ClusterResult> {
+  return runStepsPausing(clusterSteps(matcher, options), pause);
 }
 
 function* clusterSteps(matcher: LeadMatcher, options: MatchOptions): Generator<void, ClusterResult> {
