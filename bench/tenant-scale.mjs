@@ -10,7 +10,8 @@
  *   22 times over (994,642 leads; `y` dropped so it cannot leak into the model).
  * And the plain bank-full tenant (45,211 leads).
  *
- * Figures: leads:import wall time; for each whole-tenant task, its task time (created -> completed
+ * Figures: leads:import wall time, against the floor of Postgres alone COPYing the same rows (see
+ * copyFloor) measured right after it; for each whole-tenant task, its task time (created -> completed
  * in Postgres) and the service's peak RSS while it ran: scoreLookalike (300 seeds), dedupeLeads
  * (dryRun), validateLeads, scoreLeads (an ICP profile), segmentLeads (k-means, k = 5). Baseline for scoreLookalike on bank-full: the model's own train + score
  * time over the same leads in this process (the compiled domain code, same seeds), so the ratio
@@ -123,6 +124,36 @@ function timedImport(tenantId, file) {
   return { seconds: (performance.now() - t0) / 1000, imported: Number(/"imported":(\d+)/.exec(out.slice(0, 100))[1]) };
 }
 
+/**
+ * The floor under any importer, in the same run: Postgres alone loading the same rows (dumped from
+ * the tenant as COPY text) into a copy of the leads table with the same indexes, checks and foreign
+ * keys, through one COPY from this process. No CSV parsing, no mapping, no ids to make.
+ */
+async function copyFloor(tenantId) {
+  const { to: copyTo, from: copyFrom } = require("pg-copy-streams");
+  const { pipeline } = await import("node:stream/promises");
+  const { createReadStream, createWriteStream, rmSync } = await import("node:fs");
+  const file = path.join(CACHE, `floor-${process.pid}.copy`);
+  const columns = "tenant_id, id, email, first_name, last_name, title, seniority, company, domain, industry, employee_count, phone, address, city, postcode, country, linkedin_url, source, attributes";
+  const client = new pg.Client({ connectionString: `${PG_URL}/${DB}` });
+  await client.connect();
+  try {
+    await pipeline(client.query(copyTo(`COPY (SELECT ${columns} FROM leads WHERE tenant_id = '${tenantId}' ORDER BY id) TO STDOUT`)), createWriteStream(file));
+    await client.query(`CREATE TABLE bench_floor (LIKE leads INCLUDING ALL);
+      ALTER TABLE bench_floor ADD FOREIGN KEY (tenant_id) REFERENCES tenants(id), ADD FOREIGN KEY (merged_into) REFERENCES bench_floor(id)`);
+    await client.query("CHECKPOINT");
+    const t0 = performance.now();
+    await client.query("BEGIN");
+    await pipeline(createReadStream(file), client.query(copyFrom(`COPY bench_floor (${columns}) FROM STDIN`)));
+    await client.query("COMMIT");
+    return (performance.now() - t0) / 1000;
+  } finally {
+    await client.query("DROP TABLE IF EXISTS bench_floor").catch(() => undefined);
+    await client.end();
+    rmSync(file, { force: true });
+  }
+}
+
 async function someLeadIds(tenantId, sql, n) {
   const client = new pg.Client({ connectionString: `${PG_URL}/${DB}` });
   await client.connect();
@@ -166,6 +197,8 @@ try {
   const gen = tenant("generated");
   const imp = timedImport(gen.tenantId, genFile);
   record(`leads:import, ${imp.imported.toLocaleString("en")} generated leads (CLI, wall)`, `${imp.seconds.toFixed(1)} s`, "bar 15 s");
+  const genFloor = await copyFloor(gen.tenantId);
+  record(`the floor: Postgres alone COPYing the same rows into a copy of leads (baseline)`, `${genFloor.toFixed(1)} s; import / floor ${(imp.seconds / genFloor).toFixed(2)}`, "");
   const seeds = await someLeadIds(gen.tenantId, "attributes->>'plan' = 'enterprise' AND title = 'CEO'", 300);
   const lal = await runTask(svc, gen.token, "audience-architect", "scoreLookalike", { seedLeadIds: seeds });
   record(`scoreLookalike, whole generated tenant (${lal.task.outputs?.scoredCount ?? "?"} scored), task time`, `${lal.seconds.toFixed(1)} s, peak RSS ${lal.peakMb.toFixed(0)} MB`, "bar 30 s");
@@ -199,6 +232,8 @@ try {
     const big = tenant("bank-full-x22");
     const bigImp = timedImport(big.tenantId, times22);
     record(`leads:import, bank-full x22 (${bigImp.imported.toLocaleString("en")} leads, CLI, wall)`, `${bigImp.seconds.toFixed(1)} s`, "bar 15 s");
+    const bankFloor = await copyFloor(big.tenantId);
+    record(`the floor: Postgres alone COPYing the same rows (baseline)`, `${bankFloor.toFixed(1)} s; import / floor ${(bigImp.seconds / bankFloor).toFixed(2)}`, "");
     const bigSeeds = await someLeadIds(big.tenantId, "attributes->>'poutcome' = 'success'", 300);
     const bb = await runTask(svc, big.token, "audience-architect", "scoreLookalike", { seedLeadIds: bigSeeds });
     record(`scoreLookalike, whole bank-full x22 tenant, task time`, `${bb.seconds.toFixed(1)} s, peak RSS ${bb.peakMb.toFixed(0)} MB`, "bar 30 s");

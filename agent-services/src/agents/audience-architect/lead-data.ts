@@ -52,13 +52,18 @@ export function checkAborted(signal: AbortSignal): void {
 }
 
 
-/** Leads collected once each (by id) into a columnar frame. */
+/**
+ * Leads collected once each (by id) into a columnar frame, and also as flat records when
+ * `keepRecords` (rules and ICP scoring read records; a million of them cost hundreds of MB).
+ */
 export class LeadTable {
   readonly ids: string[] = [];
   readonly records: Record<string, unknown>[] = [];
   private readonly index = new Map<string, number>();
   private readonly builder = new FrameBuilder();
   private frame?: Frame;
+
+  constructor(private readonly options: { keepRecords?: boolean } = {}) {}
 
   get size(): number {
     return this.ids.length;
@@ -71,7 +76,7 @@ export class LeadTable {
     const i = this.ids.length;
     const rec = leadRecord(row);
     this.ids.push(row.id);
-    this.records.push(rec);
+    if (this.options.keepRecords) this.records.push(rec);
     this.index.set(row.id, i);
     this.builder.add(rec);
     this.frame = undefined;
@@ -104,9 +109,8 @@ export async function loadLeadsById(ctx: HandlerContext, table: LeadTable, ids: 
   return rows;
 }
 
-/** Loads every lead of the tenant except `exclude`, page by page in id order; returns their rows. */
-export async function loadAllLeads(ctx: HandlerContext, table: LeadTable, exclude: Set<string>, onPage?: (loaded: number) => Promise<void>): Promise<number[]> {
-  const rows: number[] = [];
+/** Every live lead of the tenant as rows, a page at a time in id order; returns how many. */
+export async function forEachLeadRowPage(ctx: HandlerContext, onPage: (rows: LeadRow[]) => void | Promise<void>): Promise<number> {
   // leads.id, not id: the output column id is the text cast, and ordering by it sorts the whole
   // tenant on every page instead of walking the index.
   const fetchAfter = (after: string) => {
@@ -116,16 +120,26 @@ export async function loadAllLeads(ctx: HandlerContext, table: LeadTable, exclud
     return page;
   };
   let next = fetchAfter("00000000-0000-0000-0000-000000000000");
+  let total = 0;
   for (;;) {
     checkAborted(ctx.signal);
     const page = await next;
-    // Postgres reads the next page while this one is turned into features.
+    // Postgres reads the next page while the caller works on this one.
     const more = page.length === PAGE;
     if (more) next = fetchAfter(page[page.length - 1].id);
-    for (const r of page) if (!exclude.has(r.id)) rows.push(table.add(r));
-    if (!more) break;
-    await onPage?.(rows.length);
+    total += page.length;
+    await onPage(page);
+    if (!more) return total;
   }
+}
+
+/** Loads every lead of the tenant except `exclude`, page by page in id order; returns their rows. */
+export async function loadAllLeads(ctx: HandlerContext, table: LeadTable, exclude: Set<string>, onPage?: (loaded: number) => Promise<void>): Promise<number[]> {
+  const rows: number[] = [];
+  await forEachLeadRowPage(ctx, async (page) => {
+    for (const r of page) if (!exclude.has(r.id)) rows.push(table.add(r));
+    await onPage?.(rows.length);
+  });
   return rows;
 }
 

@@ -20,7 +20,7 @@ export const segmentLeads: CapabilityHandler = async (ctx) => {
   if (inputs.method === "rules" && !inputs.rules?.length) {
     throw new TaskError("invalid_input", "method rules needs at least one rule", { retryable: false });
   }
-  const table = new LeadTable();
+  const table = new LeadTable({ keepRecords: inputs.method === "rules" });
   await ctx.progress(1, "loading leads");
   const rows = inputs.leadIds
     ? await loadLeadsById(ctx, table, [...new Set(inputs.leadIds)], (done) => ctx.progress((50 * done) / inputs.leadIds!.length, `loaded ${done} leads`))

@@ -127,12 +127,12 @@ export interface KMeansResult {
 }
 
 /** Lloyd's k-means with k-means++ seeding from a seeded RNG: the same input gives the same clusters. */
-export function kmeans(X: Float64Array, n: number, dim: number, k: number, seed = 42, maxIter = 100): KMeansResult {
+export function kmeans(X: Float32Array | Float64Array, n: number, dim: number, k: number, seed = 42, maxIter = 100): KMeansResult {
   return runSteps(kmeansSteps(X, n, dim, k, seed, maxIter));
 }
 
 /** kmeans, yielding after each seeding pick and each iteration (a pass over every point). */
-function* kmeansSteps(X: Float64Array, n: number, dim: number, k: number, seed: number, maxIter: number): Generator<void, KMeansResult> {
+function* kmeansSteps(X: Float32Array | Float64Array, n: number, dim: number, k: number, seed: number, maxIter: number): Generator<void, KMeansResult> {
   k = Math.max(1, Math.min(k, n));
   const rng = mulberry32(seed);
   const centroids = new Float64Array(k * dim);
@@ -269,7 +269,7 @@ const pct = (x: number) => `${Math.round(x * 100)}%`;
 const fmt = (x: number) => (Math.abs(x) >= 100 ? String(Math.round(x)) : String(Number(x.toPrecision(3))));
 
 /** What sets a cluster apart: numeric means far from the overall mean (in sd), levels over-represented. */
-function clusterTraits(frame: Frame, space: VectorSpace, X: Float64Array, dim: number, rows: number[]): Trait[] {
+function clusterTraits(frame: Frame, space: VectorSpace, X: Float32Array, dim: number, rows: number[]): Trait[] {
   const traits: Trait[] = [];
   const m = rows.length;
   const n = frame.size;
