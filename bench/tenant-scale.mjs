@@ -77,6 +77,8 @@ async function api(port, token, method, p, body) {
 /** Runs one task to its end; returns it with the task time and the service's peak RSS meanwhile. */
 async function runTask(svc, token, agent, type, inputs, timeoutMs = 900_000) {
   const created = await api(svc.port, token, "POST", `/agents/${agent}/tasks`, { type, inputs });
+  // What the process holds when the task starts (the heap left by earlier tasks) is part of its peak.
+  const startMb = memoryMb(svc.child.pid);
   let peak = 0;
   const until = Date.now() + timeoutMs;
   for (;;) {
@@ -85,7 +87,7 @@ async function runTask(svc, token, agent, type, inputs, timeoutMs = 900_000) {
     if (["completed", "failed", "cancelled", "timeout"].includes(t.status)) {
       const seconds = (Date.parse(t.completedAt) - Date.parse(t.createdAt)) / 1000;
       if (t.status !== "completed") console.log(`${type}: ${t.status} ${JSON.stringify(t.error)}`);
-      return { task: t, seconds, peakMb: peak };
+      return { task: t, seconds, peakMb: peak, startMb };
     }
     if (Date.now() > until) throw new Error(`${type} did not finish in ${timeoutMs / 1000} s`);
     await sleep(250);
@@ -201,16 +203,16 @@ try {
   record(`the floor: Postgres alone COPYing the same rows into a copy of leads (baseline)`, `${genFloor.toFixed(1)} s; import / floor ${(imp.seconds / genFloor).toFixed(2)}`, "");
   const seeds = await someLeadIds(gen.tenantId, "attributes->>'plan' = 'enterprise' AND title = 'CEO'", 300);
   const lal = await runTask(svc, gen.token, "audience-architect", "scoreLookalike", { seedLeadIds: seeds });
-  record(`scoreLookalike, whole generated tenant (${lal.task.outputs?.scoredCount ?? "?"} scored), task time`, `${lal.seconds.toFixed(1)} s, peak RSS ${lal.peakMb.toFixed(0)} MB`, "bar 30 s");
+  record(`scoreLookalike, whole generated tenant (${lal.task.outputs?.scoredCount ?? "?"} scored), task time`, `${lal.seconds.toFixed(1)} s, peak RSS ${lal.peakMb.toFixed(0)} MB (${lal.startMb.toFixed(0)} at start)`, "bar 30 s");
   const dd = await runTask(svc, gen.token, "data-engineer", "dedupeLeads", {});
   const o = dd.task.outputs ?? {};
-  record(`dedupeLeads dryRun, whole generated tenant, task time`, `${dd.seconds.toFixed(1)} s, peak RSS ${dd.peakMb.toFixed(0)} MB; ${o.duplicatesFound} duplicates in ${o.clusterCount} clusters, ${o.candidatePairs} pairs compared, blocks over ${o.blockSizeLimit} skipped (${o.skippedBlocks})`, "bar 5 min");
+  record(`dedupeLeads dryRun, whole generated tenant, task time`, `${dd.seconds.toFixed(1)} s, peak RSS ${dd.peakMb.toFixed(0)} MB (${dd.startMb.toFixed(0)} at start); ${o.duplicatesFound} duplicates in ${o.clusterCount} clusters, ${o.candidatePairs} pairs compared, blocks over ${o.blockSizeLimit} skipped (${o.skippedBlocks})`, "bar 5 min");
   const va = await runTask(svc, gen.token, "data-engineer", "validateLeads", {});
-  record(`validateLeads, whole generated tenant, task time`, `${va.seconds.toFixed(1)} s, peak RSS ${va.peakMb.toFixed(0)} MB; ${va.task.outputs?.issueCount} issues`, "bar 2 min");
+  record(`validateLeads, whole generated tenant, task time`, `${va.seconds.toFixed(1)} s, peak RSS ${va.peakMb.toFixed(0)} MB (${va.startMb.toFixed(0)} at start); ${va.task.outputs?.issueCount} issues`, "bar 2 min");
   const sc = await runTask(svc, gen.token, "audience-architect", "scoreLeads", { profile: { titles: ["ceo", "cto", "founder"], industries: ["software"], weights: { title: 2, industry: 1 } } });
-  record(`scoreLeads, whole generated tenant (${sc.task.outputs?.scoredCount} scored), task time`, `${sc.seconds.toFixed(1)} s, peak RSS ${sc.peakMb.toFixed(0)} MB`, "");
+  record(`scoreLeads, whole generated tenant (${sc.task.outputs?.scoredCount} scored), task time`, `${sc.seconds.toFixed(1)} s, peak RSS ${sc.peakMb.toFixed(0)} MB (${sc.startMb.toFixed(0)} at start)`, "");
   const sg = await runTask(svc, gen.token, "audience-architect", "segmentLeads", { method: "cluster", k: 5 });
-  record(`segmentLeads (cluster, k = 5), whole generated tenant, task time`, `${sg.seconds.toFixed(1)} s, peak RSS ${sg.peakMb.toFixed(0)} MB; segments ${sg.task.outputs?.segments?.map((x) => x.size).join(" / ")}`, "");
+  record(`segmentLeads (cluster, k = 5), whole generated tenant, task time`, `${sg.seconds.toFixed(1)} s, peak RSS ${sg.peakMb.toFixed(0)} MB (${sg.startMb.toFixed(0)} at start); segments ${sg.task.outputs?.segments?.map((x) => x.size).join(" / ")}`, "");
 
   if (!SKIP_BANK) {
     // --- bank-full, once and 22 times --------------------------------------------------------
@@ -236,7 +238,7 @@ try {
     record(`the floor: Postgres alone COPYing the same rows (baseline)`, `${bankFloor.toFixed(1)} s; import / floor ${(bigImp.seconds / bankFloor).toFixed(2)}`, "");
     const bigSeeds = await someLeadIds(big.tenantId, "attributes->>'poutcome' = 'success'", 300);
     const bb = await runTask(svc, big.token, "audience-architect", "scoreLookalike", { seedLeadIds: bigSeeds });
-    record(`scoreLookalike, whole bank-full x22 tenant, task time`, `${bb.seconds.toFixed(1)} s, peak RSS ${bb.peakMb.toFixed(0)} MB`, "bar 30 s");
+    record(`scoreLookalike, whole bank-full x22 tenant, task time`, `${bb.seconds.toFixed(1)} s, peak RSS ${bb.peakMb.toFixed(0)} MB (${bb.startMb.toFixed(0)} at start)`, "bar 30 s");
   }
 } finally {
   if (svc) {
