@@ -240,6 +240,13 @@ try {
     const bb = await runTask(svc, big.token, "audience-architect", "scoreLookalike", { seedLeadIds: bigSeeds });
     record(`scoreLookalike, whole bank-full x22 tenant, task time`, `${bb.seconds.toFixed(1)} s, peak RSS ${bb.peakMb.toFixed(0)} MB (${bb.startMb.toFixed(0)} at start)`, "bar 30 s");
   }
+
+  // The same generated list with every field quoted, as many CRM exports write it: such a file
+  // goes through csv-parse, a file without a quote character through the plain splitter.
+  const quotedFile = path.join(CACHE, `leads-${LEADS}-seed7-quoted.csv`);
+  if (!existsSync(quotedFile)) await quoteEveryField(genFile, quotedFile);
+  const quoted = timedImport(tenant("generated-quoted").tenantId, quotedFile);
+  record(`leads:import, the generated list with every field quoted (csv-parse path), wall`, `${quoted.seconds.toFixed(1)} s; ${(quoted.seconds / imp.seconds).toFixed(2)} x the unquoted file`, "");
 } finally {
   if (svc) {
     svc.child.kill("SIGTERM");
@@ -247,6 +254,17 @@ try {
   }
   await admin.query(`DROP DATABASE IF EXISTS "${DB}" WITH (FORCE)`).catch(() => undefined);
   await admin.end();
+}
+
+/** Writes `from` again with every field in double quotes (no field of the generated list has one). */
+async function quoteEveryField(from, to) {
+  const { createReadStream, createWriteStream } = await import("node:fs");
+  const { createInterface } = await import("node:readline");
+  const out = createWriteStream(to);
+  for await (const line of createInterface({ input: createReadStream(from) })) {
+    if (!out.write(line.split(",").map((f) => `"${f}"`).join(",") + "\n")) await new Promise((r) => out.once("drain", r));
+  }
+  await new Promise((r) => out.end(r));
 }
 
 /** 300 seeds among the bank-full `yes` rows: the ids of those lines (`.lines` their line numbers). */

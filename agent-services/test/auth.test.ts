@@ -369,15 +369,20 @@ describe("a flood of refusals (issue 10): rate-limited per source address before
   /** What the audit says happened: a plain row is one refusal, an aggregate row its count. */
   const counted = (rows: Array<{ details: any }>) => rows.reduce((n, r) => n + (r.details?.repeated ? r.details.count : 1), 0);
 
-  test("200 forged requests from one address: 5 answered 401, the rest 429 with Retry-After, a handful of audit rows that count all 200", async () => {
+  test("200 forged requests from one address: the burst of 5 (and any refill meanwhile) answered 401, the rest 429 with Retry-After, a handful of audit rows that count all 200", async () => {
     const userAgent = ua();
     const forged = signToken("another-secret-0123456789abcdef0123456789abcdef", claims(), 600);
+    const started = Date.now();
     const answers = await Promise.all(
       Array.from({ length: 200 }, () => s.request("GET", `/agents/${A}/tasks`, { headers: { "user-agent": userAgent, authorization: `Bearer ${forged}`, "x-forwarded-for": "203.0.113.7" } })),
     );
+    const seconds = (Date.now() - started) / 1000;
     const statuses = answers.map((a) => a.status);
-    expect(statuses.filter((x) => x === 401)).toHaveLength(5);
-    expect(statuses.filter((x) => x === 429)).toHaveLength(195);
+    // The burst of 5, plus what the bucket refilled (2 a second) while a loaded machine served the flood.
+    const refused = statuses.filter((x) => x === 401).length;
+    expect(refused).toBeGreaterThanOrEqual(5);
+    expect(refused).toBeLessThanOrEqual(5 + Math.floor(2 * seconds));
+    expect(statuses.filter((x) => x === 429)).toHaveLength(200 - refused);
     const limited = answers.find((a) => a.status === 429)!;
     expect(limited.body.error.code).toBe("rate_limited");
     expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);

@@ -9,6 +9,7 @@
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
+import { Readable } from "node:stream";
 import path from "node:path";
 import { startTestStack, type TestStack } from "./support/harness";
 import { normalizeEmail, phoneKey, normalizeName, normalizeFirstName, normalizeDomain, companyDomain, soundex, checkPhone } from "../src/agents/data-engineer/domain/normalize";
@@ -298,6 +299,47 @@ describe("importLeads", () => {
     const early = await read('email,name\na@x.com,A\nc@x.com,"C\nmulti"\nd@x.com,D\ne@x.com,"unterminated\nf@x.com,F\n');
     expect(early.slice(0, 3)).toEqual(["2 a@x.com", "3 c@x.com", "5 d@x.com"]);
     expect(early[3]).toMatch(/^6 rejected: Quote Not Closed.*\(lines 6-7 could not be read\)$/);
+  });
+
+  test("a CSV without quotes reads the same without csv-parse as with it, however its bytes are chunked", async () => {
+    const read = async (input: string | AsyncIterable<Buffer>, plain: boolean) => {
+      const seen: string[] = [];
+      const sink = { insertBatch: async (rows: LeadDraft[]) => rows.map((r) => (seen.push(JSON.stringify(r)), `id${r.line}`)) };
+      try {
+        const summary = await importLeadsCsv(input, sink, { batchSize: 3, plain, onRejected: (r) => seen.push(`rejected ${r.line}: ${r.reason}`) });
+        return { seen, summary };
+      } catch (e) {
+        return { seen, error: (e as Error).message };
+      }
+    };
+    async function* chunked(bytes: Buffer, size: number) {
+      for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
+    }
+    // Fixed cases (line ending styles, BOM, blank and space-only lines, ragged rows, no header), then
+    // seeded random text over an alphabet of commas, line breaks, spaces and multibyte letters.
+    const texts = [
+      "email,name,n\r\na@x.com,Ann,1\r\n\r\n  \r\nb@x.com,Bob\r\nc@x.com,Çé,3",
+      "email,name\na@x.com,Ann\n\nb@x.com, Bob ,x\n",
+      "email,name\ra@x.com,Ann\rb@x.com,Bob\r",
+      "email,name\r\na@x.com,A\nB\r\nb@x.com,Bob\n",
+      "\ufeffemail,city\n日本@x.jp,東京\n",
+      "email\n",
+      "",
+      "\n\n",
+    ];
+    let seed = 7;
+    const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const alphabet = ["a", "b", "1", ",", ",", " ", "\t", "\u00a0", "\n", "\r\n", "\r", "é", "日", "@"];
+    for (let k = 0; k < 200; k++) {
+      let text = "email,name,n\n";
+      for (let i = 0, len = Math.floor(rnd() * 80); i < len; i++) text += alphabet[Math.floor(rnd() * alphabet.length)];
+      texts.push(text);
+    }
+    for (const text of texts) {
+      const expected = await read(Readable.from([text]), false);
+      expect(await read(text, true)).toEqual(expected);
+      for (const size of [1, 2, 5, 64]) expect([text, size, await read(chunked(Buffer.from(text), size), true)]).toEqual([text, size, expected]);
+    }
   });
 
   test.each([

@@ -15,7 +15,7 @@ export interface TenantTx {
   query<R extends QueryResultRow = QueryResultRow>(sql: string, params?: unknown[], name?: string): Promise<R[]>;
   one<R extends QueryResultRow = QueryResultRow>(sql: string, params?: unknown[], name?: string): Promise<R | undefined>;
   /** Runs `COPY ... FROM STDIN` with `data` (COPY text format) as its input: bulk loads. */
-  copyIn(sql: string, data: string): Promise<void>;
+  copyIn(sql: string, data: string | Buffer): Promise<void>;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
