@@ -15,6 +15,7 @@ import { startTestStack, type TestStack } from "./support/harness";
 import { normalizeEmail, phoneKey, normalizeName, normalizeFirstName, normalizeDomain, companyDomain, soundex, checkPhone } from "../src/agents/data-engineer/domain/normalize";
 import { findDuplicates } from "../src/agents/data-engineer/domain/matcher";
 import { importLeadsCsv, typedValue, planColumns, type LeadDraft } from "../src/agents/data-engineer/domain/csv-import";
+import { timeOrderedId } from "../src/agents/data-engineer/lead-store";
 import type { LeadRecord } from "../src/agents/data-engineer/domain/lead";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -299,6 +300,23 @@ describe("importLeads", () => {
     const early = await read('email,name\na@x.com,A\nc@x.com,"C\nmulti"\nd@x.com,D\ne@x.com,"unterminated\nf@x.com,F\n');
     expect(early.slice(0, 3)).toEqual(["2 a@x.com", "3 c@x.com", "5 d@x.com"]);
     expect(early[3]).toMatch(/^6 rejected: Quote Not Closed.*\(lines 6-7 could not be read\)$/);
+  });
+
+  test("import ids are version-7 uuids, strictly increasing even past 4,096 in one millisecond", () => {
+    let prev = "";
+    let increasing = true;
+    const ids: string[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      const id = timeOrderedId();
+      if (!(id > prev)) increasing = false;
+      prev = id;
+      ids.push(id);
+    }
+    expect(increasing).toBe(true);
+    for (const id of [ids[0], ids[9999], prev]) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(new Set(ids).size).toBe(ids.length);
+    // The clock part never runs far ahead of the real clock.
+    expect(parseInt(prev.replace(/-/g, "").slice(0, 12), 16)).toBeLessThanOrEqual(Date.now() + 10);
   });
 
   test("a CSV without quotes reads the same without csv-parse as with it, however its bytes are chunked", async () => {
