@@ -5,6 +5,7 @@
  * columns that describe a lead (not its contact details) plus every scalar key of `attributes`.
  */
 import type { HandlerContext } from "../../queue/handler";
+import { forEachLivePage } from "../../store/lead-pages";
 import { FrameBuilder, type Frame } from "./domain/frame";
 
 /** Lead columns used as features, by the name the domain sees. Contact details are never features. */
@@ -110,27 +111,8 @@ export async function loadLeadsById(ctx: HandlerContext, table: LeadTable, ids: 
 }
 
 /** Every live lead of the tenant as rows, a page at a time in id order; returns how many. */
-export async function forEachLeadRowPage(ctx: HandlerContext, onPage: (rows: LeadRow[]) => void | Promise<void>): Promise<number> {
-  // leads.id, not id: the output column id is the text cast, and ordering by it sorts the whole
-  // tenant on every page instead of walking the index.
-  const fetchAfter = (after: string) => {
-    const page = ctx.db((tx) => tx.query<LeadRow>(`${SELECT} WHERE leads.id > $1::uuid AND merged_into IS NULL ORDER BY leads.id LIMIT ${PAGE}`, [after]));
-    // A page fetched ahead is not awaited when the run is cancelled meanwhile.
-    page.catch(() => undefined);
-    return page;
-  };
-  let next = fetchAfter("00000000-0000-0000-0000-000000000000");
-  let total = 0;
-  for (;;) {
-    checkAborted(ctx.signal);
-    const page = await next;
-    // Postgres reads the next page while the caller works on this one.
-    const more = page.length === PAGE;
-    if (more) next = fetchAfter(page[page.length - 1].id);
-    total += page.length;
-    await onPage(page);
-    if (!more) return total;
-  }
+export function forEachLeadRowPage(ctx: HandlerContext, onPage: (rows: LeadRow[]) => void | Promise<void>): Promise<number> {
+  return forEachLivePage<LeadRow>(ctx.db, ctx.signal, SELECT, onPage, PAGE);
 }
 
 /** Loads every lead of the tenant except `exclude`, page by page in id order; returns their rows. */

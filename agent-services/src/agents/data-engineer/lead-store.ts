@@ -8,7 +8,7 @@ import { LEAD_FIELDS, type LeadRecord } from "./domain/lead";
 import type { LeadDraft, LeadSink } from "./domain/csv-import";
 import type { DuplicateCluster } from "./domain/matcher";
 
-const SELECT_LEAD = `SELECT id, ${LEAD_FIELDS.map((f) => `${f.column} AS "${f.field}"`).join(", ")},
+export const SELECT_LEAD = `SELECT id, ${LEAD_FIELDS.map((f) => `${f.column} AS "${f.field}"`).join(", ")},
   attributes, created_at AS "createdAt", updated_at AS "updatedAt" FROM leads`;
 
 /** The given live (not merged) leads, oldest first. */
@@ -20,30 +20,6 @@ export async function loadLeads(tx: TenantTx, leadIds: string[]): Promise<LeadRe
 export async function loadLeadsByIds(tx: TenantTx, ids: string[], forUpdate = false): Promise<LeadRecord[]> {
   if (!ids.length) return [];
   return tx.query<LeadRecord & { id: string }>(`${SELECT_LEAD} WHERE merged_into IS NULL AND id = ANY($1::uuid[]) ORDER BY id${forUpdate ? " FOR UPDATE" : ""}`, [ids]);
-}
-
-/**
- * Every live lead of the tenant, in id order, a page at a time (each page its own short
- * transaction, so a million leads never sit in one result or hold one snapshot for minutes).
- * Stops with the signal's reason when it is aborted between pages.
- */
-export async function forEachLeadPage(
-  db: <T>(fn: (tx: TenantTx) => Promise<T>) => Promise<T>,
-  signal: AbortSignal,
-  onPage: (leads: LeadRecord[]) => void | Promise<void>,
-  pageSize = 5000,
-): Promise<number> {
-  let after = "00000000-0000-0000-0000-000000000000";
-  let total = 0;
-  for (;;) {
-    if (signal.aborted) throw signal.reason;
-    const page = await db((tx) => tx.query<LeadRecord & { id: string }>(`${SELECT_LEAD} WHERE merged_into IS NULL AND id > $1::uuid ORDER BY id LIMIT $2`, [after, pageSize], "data_engineer_lead_page"));
-    if (!page.length) return total;
-    total += page.length;
-    await onPage(page);
-    after = page[page.length - 1].id;
-    if (page.length < pageSize) return total;
-  }
 }
 
 /** One dedupe apply at a time per tenant (transaction-scoped advisory lock). */

@@ -10,7 +10,8 @@ import { readTenantSettings } from "../../tasks/tenants";
 import type { LeadRecord } from "./domain/lead";
 import { countryCode } from "./domain/normalize";
 import { clusterMatchesPausing, LeadMatcher, toCluster, type DuplicateCluster, type FieldNote, type MatchOptions } from "./domain/matcher";
-import { forEachLeadPage, loadLeadsByIds } from "./lead-store";
+import { forEachLivePage } from "../../store/lead-pages";
+import { loadLeadsByIds, SELECT_LEAD } from "./lead-store";
 
 const LOAD_CHUNK = 5000;
 
@@ -57,7 +58,7 @@ export async function matchLeads(
     await onLeads?.(leads);
     considered = leads.length;
   } else {
-    considered = await forEachLeadPage(ctx.db, ctx.signal, async (page) => {
+    considered = await forEachLivePage<LeadRecord & { id: string }>(ctx.db, ctx.signal, SELECT_LEAD, async (page) => {
       for (const lead of page) matcher.add(lead);
       await onLeads?.(page);
       await yieldToEventLoop();

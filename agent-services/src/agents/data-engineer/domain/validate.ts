@@ -1,7 +1,8 @@
 /**
  * Data-quality checks on leads: required fields, a way to reach the lead, email syntax, phone
  * validity (libphonenumber-js, the lead's country as default region), domain and LinkedIn URL
- * syntax, duplicates (from the dedupe matcher) and staleness. Pure.
+ * syntax and staleness; `duplicateIssue` words the issue of a lead the dedupe matcher found to
+ * duplicate another (known only once a whole population has been compared). Pure.
  */
 import { isEmpty, timeOf, type LeadField, type LeadRecord } from "./lead";
 import { checkPhone, isValidEmail, normalizeDomain } from "./normalize";
@@ -18,8 +19,6 @@ export interface ValidationReport {
   checked: number;
   valid: number;
   issues: LeadIssue[];
-  /** Issue counts by code. */
-  summary: Record<string, number>;
 }
 
 export interface ValidateOptions {
@@ -28,8 +27,6 @@ export interface ValidateOptions {
   now?: Date;
   /** Country for phones of leads without a recognised one (ISO code). */
   defaultCountry?: string;
-  /** Duplicate lead id -> the survivor it duplicates, and the match score. */
-  duplicates?: Map<string, { survivorId: string; score: number }>;
 }
 
 export const DEFAULT_REQUIRED_FIELDS: LeadField[] = ["email", "firstName", "lastName", "company"];
@@ -68,8 +65,6 @@ export function validateLeadRecords(leads: LeadRecord[], options: ValidateOption
     if (!isEmpty(lead.linkedinUrl) && !/^(https?:\/\/)?([a-z]{2,3}\.)?linkedin\.com\/(in|pub|company)\/[^/\s]+/i.test(lead.linkedinUrl!.trim())) {
       add("linkedinUrl", "invalid_url", `"${lead.linkedinUrl}" is not a LinkedIn profile URL`);
     }
-    const dup = options.duplicates?.get(lead.id);
-    if (dup) mine.push(duplicateIssue(lead.id, dup));
     const updated = timeOf(lead.updatedAt ?? lead.createdAt);
     if (updated) {
       const ageDays = Math.floor((now - updated) / DAY_MS);
@@ -78,7 +73,5 @@ export function validateLeadRecords(leads: LeadRecord[], options: ValidateOption
     if (!mine.length) valid++;
     issues.push(...mine);
   }
-  const summary: Record<string, number> = {};
-  for (const i of issues) summary[i.code] = (summary[i.code] ?? 0) + 1;
-  return { checked: leads.length, valid, issues, summary };
+  return { checked: leads.length, valid, issues };
 }
