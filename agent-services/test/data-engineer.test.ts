@@ -285,6 +285,34 @@ describe("importLeads", () => {
     expect(rows.map((x) => x.attributes.rank)).toEqual(Array.from({ length: n }, (_, i) => i));
   });
 
+  test("the CLI loads without per-row triggers only while leads has nothing but the foreign keys it guarantees itself", async () => {
+    // An ALWAYS trigger fires in both modes, so it sees which one each import ran in.
+    await t.owner.query(`CREATE TABLE import_trigger_seen (role text, tenant uuid);
+      CREATE FUNCTION import_trigger_record() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+        INSERT INTO import_trigger_seen VALUES (current_setting('session_replication_role'), NEW.tenant_id); RETURN NULL; END $$;
+      CREATE TRIGGER import_trigger_seen AFTER INSERT ON leads FOR EACH ROW EXECUTE FUNCTION import_trigger_record();
+      ALTER TABLE leads ENABLE ALWAYS TRIGGER import_trigger_seen`);
+    const file = path.join(dir, "triggers.csv");
+    writeFileSync(file, "email,first_name\ntrig1@example.org,A\ntrig2@example.org,B\n");
+    const seen = async () => (await t.owner.query("SELECT role, tenant FROM import_trigger_seen ORDER BY role")).rows.map((r) => `${r.role} ${r.tenant === tenant}`);
+    try {
+      expect((await cli(["leads:import", "--tenant", tenant, "--file", file])).code).toBe(0);
+      expect(await seen()).toEqual(["replica true", "replica true"]);
+      // An ordinary trigger would be skipped in replica mode: its presence keeps the checks on.
+      await t.owner.query("TRUNCATE import_trigger_seen; ALTER TABLE leads ENABLE TRIGGER import_trigger_seen");
+      expect((await cli(["leads:import", "--tenant", tenant, "--file", file])).code).toBe(0);
+      expect(await seen()).toEqual(["origin true", "origin true"]);
+    } finally {
+      await t.owner.query("DROP TRIGGER import_trigger_seen ON leads; DROP FUNCTION import_trigger_record(); DROP TABLE import_trigger_seen");
+    }
+    // A tenant that does not exist still fails the import, with nothing loaded.
+    const missing = "00000000-0000-4000-8000-000000000001";
+    const r = await cli(["leads:import", "--tenant", missing, "--file", file]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/tenant .* not found/);
+    expect((await t.owner.query("SELECT count(*)::int AS n FROM leads WHERE tenant_id = $1", [missing])).rows[0].n).toBe(0);
+  });
+
   test("line numbers stay exact across CRLF inside quotes, lone-CR files, and an unreadable row early in the file", async () => {
     const read = async (csv: string) => {
       const seen: string[] = [];

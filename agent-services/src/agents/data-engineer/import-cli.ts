@@ -10,7 +10,7 @@ import type { Writable } from "node:stream";
 import type { Pool } from "pg";
 import { withTenant } from "../../store/tenant-tx";
 import { importLeadsCsv } from "./domain/csv-import";
-import { leadImportSink, timeOrderedId } from "./lead-store";
+import { bulkLoadAccess, leadImportSink, timeOrderedId } from "./lead-store";
 
 class IdList {
   private buf = Buffer.alloc(16 * 1024);
@@ -52,11 +52,9 @@ export async function importLeadsFromFile(
 ): Promise<{ imported: number; rejected: number }> {
   const ids = new IdList();
   const summary = await withTenant(pool, tenantId, async (tx) => {
-    const tenant = await tx.one("SELECT id FROM tenants WHERE id = $1", [tenantId]);
-    if (!tenant) throw new Error(`tenant ${tenantId} not found`);
-    // The owner usually bypasses row-level security; then COPY can load leads directly.
-    const role = await tx.one<{ bypass: boolean }>("SELECT rolsuper OR rolbypassrls AS bypass FROM pg_roles WHERE rolname = current_user");
-    return importLeadsCsv(createReadStream(file), leadImportSink(tx, timeOrderedId, { direct: role?.bypass === true }), {
+    const access = await bulkLoadAccess(tx);
+    if (!access) throw new Error(`tenant ${tenantId} not found`);
+    return importLeadsCsv(createReadStream(file), leadImportSink(tx, timeOrderedId, access), {
       mapping,
       plain: !(await hasQuote(file)),
       batchSize: 5000,
