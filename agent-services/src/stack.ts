@@ -210,6 +210,7 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
       jwtIssuer: config.jwtIssuer,
       maxBodyBytes: config.maxBodyBytes,
       sseHeartbeatMs: config.sseHeartbeatMs,
+      publicUrl: config.publicUrl,
       rateLimit,
       webhooks,
       campaigns: { pool, unsubscribeKey: campaigns.unsubscribeKey, service },

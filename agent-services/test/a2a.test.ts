@@ -35,8 +35,10 @@ test("the agent card is derived from the DealScale card and served at the well-k
   const res = await fetch(`${t.url}/agents/data-engineer/.well-known/agent-card.json`);
   expect(res.status).toBe(200);
   const card = (await res.json()) as any;
-  expect(card.name).toBe("DataEngineer");
+  expect(card.name).toBe("DealScale Data Engineer");
   expect(card.skills.map((s: any) => s.id)).toEqual(["enrichLeads", "dedupeLeads", "validateLeads", "importLeads"]);
+  // A skill's name is the capability's human name; its tags hold both agent ids and the capability's tags.
+  expect(card.skills[0]).toMatchObject({ name: "Enrich Leads", tags: ["DataEngineer", "data-engineer", "enrichment", "data"] });
   expect(card.capabilities).toMatchObject({ streaming: true, pushNotifications: true });
   const ext = card.capabilities.extensions[0];
   expect(ext.params.capabilities.enrichLeads.inputSchema.required).toContain("leadIds");
@@ -56,7 +58,7 @@ describe.each(["JSONRPC", "HTTP+JSON"] as const)("over %s", (binding) => {
     const task = asTask(await send(client, message("echo", { leadIds: ["a", "b"], message: "hi" })));
     expect(task.status?.state).toBe(TaskState.TASK_STATE_COMPLETED);
     expect(task.artifacts[0].artifactId).toBe("outputs");
-    expect(dataOf(task)).toEqual({ echoed: { leadIds: ["a", "b"], message: "hi" } });
+    expect(dataOf(task)).toEqual({ echoed: { leadIds: ["a", "b"], message: "hi" }, creditsUsed: 0.5 });
     const row = (await t.owner.query("SELECT status, context_id, credits_used_milli::int AS used FROM tasks WHERE id = $1", [task.id])).rows[0];
     expect(row).toEqual({ status: "completed", context_id: task.contextId, used: 500 });
     expect(await tenantBalance(t.owner, tenant)).toBe(before! - 0.5);

@@ -313,6 +313,10 @@ test("apollo: fields mapped into Postgres, only changes reported, credits for en
     country: { from: null, to: "United States" },
   });
   expect(change.fields.city).toBeUndefined(); // unchanged: not written, not reported
+  // The design document's EnrichedLead: the lead after enrichment, under the API's field names.
+  expect(task.outputs.enrichedLeads).toHaveLength(1);
+  expect(task.outputs.enrichedLeads[0]).toMatchObject({ leadId: jane, email: "jane@acme.io", firstName: "Jane", title: "VP of Sales", employeeCount: 250, city: "San Francisco", enrichedBy: ["apollo"] });
+  expect(task.outputs.enrichedLeads[0].attributes.enrichment.apollo).toMatchObject({ personId: "p-jane" });
 
   const row = await lead(tenant, jane);
   expect(row).toMatchObject({ title: "VP of Sales", seniority: "vp", company: "Acme", domain: "acme.io", industry: "computer software", employee_count: 250, phone: "+14155550100", city: "San Francisco", country: "United States" });

@@ -511,7 +511,7 @@ test("a2a-task does not hang on a stream that stays open without the task's end;
   const server = http.createServer((req, res) => {
     const json = (status: number, body: unknown) => res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
     if (req.method === "POST" && req.url === "/agents/data-engineer/tasks") return json(202, { taskId, status: "submitted", creditsReserved: 1 });
-    if (req.url === `/agents/data-engineer/tasks/${taskId}/stream`) {
+    if (req.url === `/agents/data-engineer/tasks/${taskId}/stream?frames=named`) {
       res.writeHead(200, { "content-type": "text/event-stream" });
       res.write(`id: 7\nevent: state\ndata: ${JSON.stringify({ taskId, status: "working", progress: 95 })}\n\n`);
       const beat = setInterval(() => res.write(": heartbeat\n\n"), 100);

@@ -310,7 +310,7 @@ test("outputs over --max-vars-bytes go to the outputs file, named in the vars", 
   expect(saved).toMatchObject({ taskId: o.taskId, outputs: { echoed: { leadIds } } });
   // the default threshold is 64 KB: the same outputs stay in vars
   const small = await run(["--agent", A, "--capability", "echo", "--inputs", JSON.stringify({ leadIds }), "--timeout", "40"]);
-  expect(outputsOf(small.lines)[0].result).toEqual({ echoed: { leadIds } });
+  expect(outputsOf(small.lines)[0].result).toEqual({ echoed: { leadIds }, creditsUsed: 99.5 });
 });
 
 test("a result read in pages: every row goes to the results file (JSON Lines), named and counted in the vars; --no-results skips it", async () => {
@@ -339,7 +339,7 @@ async function withProxy(streamMode: "cut" | "refuse", fn: (url: string, seen: {
   const server = http.createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    const isStream = /\/stream$/.test(req.url ?? "");
+    const isStream = /\/stream(\?|$)/.test(req.url ?? "");
     if (isStream) {
       seen.streams++;
       seen.lastEventIds.push(req.headers["last-event-id"] as string | undefined);

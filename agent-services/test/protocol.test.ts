@@ -145,7 +145,7 @@ describe("agent cards", () => {
   test("the four DealScale cards pass the checks and their schemas compile", () => {
     const registry = new AgentRegistry(BUILTIN_AGENTS.map((a) => a.card));
     expect(registry.list().map((c) => c.agentId)).toEqual(["data-engineer", "audience-architect", "campaign-orchestrator", "workflow-automation"]);
-    const names = registry.list().flatMap((c) => c.capabilities.map((x) => `${c.name}.${x.name}`));
+    const names = registry.list().flatMap((c) => c.capabilities.map((x) => `${c.alias}.${x.name}`));
     for (const n of [
       "DataEngineer.enrichLeads", "DataEngineer.dedupeLeads", "DataEngineer.validateLeads",
       "AudienceArchitect.scoreLookalike", "AudienceArchitect.segmentLeads", "AudienceArchitect.scoreLeads",

@@ -61,7 +61,7 @@ test("a non-retryable failure charges only the partial cost the capability decla
 test("a retryable error goes back to BullMQ and the task completes once, charged once", async () => {
   const res = await create({ type: "flaky", inputs: { key: res0(), failTimes: 2 } });
   const done = await t.waitForStatus(token, A, res.body.taskId, ["completed"]);
-  expect(done.outputs).toEqual({ attempts: 3 });
+  expect(done.outputs).toEqual({ attempts: 3, creditsUsed: 1 });
   expect((await ledger(res.body.taskId)).filter((r) => r.kind === "charge")).toHaveLength(1);
   const audit = await t.owner.query("SELECT event_type FROM audit_logs WHERE task_id = $1 ORDER BY seq", [res.body.taskId]);
   expect(audit.rows.map((r) => r.event_type)).toEqual(["task_created", "task_completed"]);
@@ -125,7 +125,14 @@ test("SSE sends the current state, then progress and status events, and closes o
   const stream = await fetch(`${t.url}/agents/${A}/tasks/${res.body.taskId}/stream`, { headers: { authorization: `Bearer ${token}` } });
   expect(stream.status).toBe(200);
   expect(stream.headers.get("content-type")).toMatch(/text\/event-stream/);
-  const events = (await readSse(stream)).filter((e) => !e.comment);
+  const frames = (await readSse(stream)).filter((e) => !e.comment);
+  // Each named event is followed by its plain copy (same id, no event name) for EventSource.onmessage.
+  const events = frames.filter((e) => e.event !== "message");
+  expect(frames).toHaveLength(events.length * 2);
+  events.forEach((e, i) => {
+    expect(frames[2 * i]).toBe(e);
+    expect(frames[2 * i + 1]).toMatchObject({ event: "message", id: e.id });
+  });
   expect(events[0].event).toBe("state");
   const kinds = events.map((e) => `${e.event}:${JSON.parse(e.data).status ?? JSON.parse(e.data).progress}`);
   expect(kinds).toEqual(expect.arrayContaining(["progress:33", "progress:67", "progress:100", "status:completed"]));
@@ -140,9 +147,11 @@ test("an SSE client reconnecting with Last-Event-ID gets exactly the events it m
   const first = await readSse(await fetch(url, { headers: { authorization: `Bearer ${token}` } }), (ev) => ev.some((e) => e.event === "progress"));
   const lastSeen = first.filter((e) => e.id).pop()!;
   await t.waitForStatus(token, A, res.body.taskId, ["completed"]);
-  const replay = (await readSse(await fetch(url, { headers: { authorization: `Bearer ${token}`, "Last-Event-ID": lastSeen.id! } }))).filter((e) => !e.comment);
+  const frames = (await readSse(await fetch(url, { headers: { authorization: `Bearer ${token}`, "Last-Event-ID": lastSeen.id! } }))).filter((e) => !e.comment);
+  const replay = frames.filter((e) => e.event !== "message");
   const all = await t.owner.query("SELECT id::text FROM task_events WHERE task_id = $1 AND id > $2 ORDER BY id", [res.body.taskId, lastSeen.id]);
   expect(replay.map((e) => e.id)).toEqual(all.rows.map((r) => r.id));
+  expect(frames.filter((e) => e.event === "message").map((e) => e.id)).toEqual(all.rows.map((r) => r.id));
   expect(replay.some((e) => e.event === "state")).toBe(false);
   expect(JSON.parse(replay[replay.length - 1].data).status).toBe("completed");
 });

@@ -141,7 +141,7 @@ async function run(type: string, inputs: Record<string, unknown>, tok = token) {
 test("n8n: a webhook URL is POSTed the payload as JSON", async () => {
   const done = await run("triggerWorkflow", { engine: "n8n", webhookUrl: `${n8nSrv.url}/webhook/answer`, payload: { leadId: "L1" }, wait: true });
   expect(done.status).toBe("completed");
-  expect(done.outputs).toEqual({ engine: "n8n", status: "succeeded", response: { ok: true, got: { leadId: "L1" } } });
+  expect(done.outputs).toEqual({ engine: "n8n", status: "succeeded", response: { ok: true, got: { leadId: "L1" } }, creditsUsed: 1 });
   const started = await run("triggerWorkflow", { engine: "n8n", webhookUrl: `${n8nSrv.url}/webhook/lead-intake`, payload: {} });
   expect(started.outputs).toMatchObject({ status: "queued", response: { message: "Workflow was started" } });
 });
@@ -178,12 +178,12 @@ test("n8n: getWorkflowRun follows an execution to its end; listWorkflows pages t
     { id: "wf1", name: "Lead intake", active: true, tags: ["crm"] },
     { id: "wf2", name: "Enrich", active: true },
     { id: "wf3", name: "Third", active: false },
-  ] });
+  ], creditsUsed: 0.1 });
 });
 
 test("Make: the scenario webhook answers Accepted (queued) or the Webhook response module's body", async () => {
   const queued = await run("triggerWorkflow", { engine: "make", webhookUrl: `${makeSrv.url}/hook/queue`, payload: { a: 1 } });
-  expect(queued.outputs).toEqual({ engine: "make", status: "queued", response: { accepted: true } });
+  expect(queued.outputs).toEqual({ engine: "make", status: "queued", response: { accepted: true }, creditsUsed: 1 });
   expect(JSON.parse(makeSrv.seen[0].body.toString())).toEqual({ a: 1 });
   const answered = await run("triggerWorkflow", { engine: "make", webhookUrl: `${makeSrv.url}/hook/respond`, payload: { b: 2 } });
   expect(answered.outputs).toMatchObject({ status: "succeeded", response: { received: { b: 2 } } });
@@ -213,7 +213,7 @@ test("Kestra: an execution is created with multipart inputs and basic auth, then
   expect(followed.outputs).toMatchObject({ runId: "exec42", status: "succeeded", startedAt: "2026-01-01T10:00:00.100Z", finishedAt: "2026-01-01T10:00:03.200Z" });
 
   const flows = await run("listWorkflows", { engine: "kestra", namespace: "company.team" });
-  expect(flows.outputs).toEqual({ engine: "kestra", workflows: [{ id: "hello", name: "hello", namespace: "company.team", active: true, revision: 3 }] });
+  expect(flows.outputs).toEqual({ engine: "kestra", workflows: [{ id: "hello", name: "hello", namespace: "company.team", active: true, revision: 3 }], creditsUsed: 0.1 });
 });
 
 test("a 401 from the engine is a clear failed task, not retried", async () => {

@@ -573,7 +573,8 @@ async function follow(o, request, base, taskId, signal) {
       try {
         const headers = { authorization: `Bearer ${o.token}`, accept: "text/event-stream" };
         if (lastEventId !== undefined) headers["last-event-id"] = lastEventId;
-        const res = await fetch(o.gateway + taskPath + "/stream", { headers, signal: streamStop.signal });
+        // Named frames only: the plain copies of each event are for EventSource.onmessage.
+        const res = await fetch(o.gateway + taskPath + "/stream?frames=named", { headers, signal: streamStop.signal });
         if (!res.ok || !String(res.headers.get("content-type")).startsWith("text/event-stream")) {
           await res.text().catch(() => undefined);
           throw new Error(`HTTP ${res.status}`);

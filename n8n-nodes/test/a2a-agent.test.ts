@@ -95,7 +95,7 @@ describe('editor: registry options and input fields', () => {
 		expect(agents).toEqual(
 			expect.arrayContaining([
 				expect.objectContaining({ value: AGENT, name: 'TestAgent (test-agent)' }),
-				expect.objectContaining({ value: 'data-engineer' }),
+				expect.objectContaining({ value: 'data-engineer', name: 'DealScale Data Engineer (data-engineer)' }),
 				expect.objectContaining({ value: 'limited-agent' }),
 			]),
 		);
@@ -106,6 +106,9 @@ describe('editor: registry options and input fields', () => {
 			['badOutput', 'echo', 'fail', 'flaky', 'holdTx', 'noop', 'rows', 'slow', 'tight', 'unimplemented'],
 		);
 		expect(capabilities.find((c) => c.value === 'echo')).toMatchObject({ name: 'echo', description: 'test capability echo' });
+		// The card's human name with the id beside it; the id is the value.
+		const enrich = await node.methods.loadOptions.getCapabilities.call(host.loadOptionsContext({ agentId: 'data-engineer' }, credential));
+		expect(enrich.find((c) => c.value === 'enrichLeads')).toMatchObject({ name: 'Enrich Leads (enrichLeads)' });
 		// No agent chosen yet: nothing to offer, and no request.
 		expect(await node.methods.loadOptions.getCapabilities.call(host.loadOptionsContext({ agentId: '' }, credential))).toEqual([]);
 	});

@@ -3,7 +3,7 @@
  * capability without a handler still accepts tasks; the runtime fails them as "not implemented yet"
  * and releases their credits.
  */
-import type { AgentCard } from "../protocol/agent-card";
+import type { AgentCardSource } from "../protocol/agent-card";
 import type { CapabilityHandler } from "../queue/handler";
 import dataEngineer from "./data-engineer/card.json";
 import audienceArchitect from "./audience-architect/card.json";
@@ -15,15 +15,15 @@ import { handlers as campaignOrchestratorHandlers } from "./campaign-orchestrato
 import { handlers as workflowAutomationHandlers } from "./workflow-automation/handlers";
 
 export interface AgentModule {
-  card: AgentCard;
+  card: AgentCardSource;
   handlers: Record<string, CapabilityHandler>;
 }
 
 export const BUILTIN_AGENTS: AgentModule[] = [
-  { card: dataEngineer as AgentCard, handlers: dataEngineerHandlers },
-  { card: audienceArchitect as AgentCard, handlers: audienceArchitectHandlers },
-  { card: campaignOrchestrator as AgentCard, handlers: campaignOrchestratorHandlers },
-  { card: workflowAutomation as AgentCard, handlers: workflowAutomationHandlers },
+  { card: dataEngineer as AgentCardSource, handlers: dataEngineerHandlers },
+  { card: audienceArchitect as AgentCardSource, handlers: audienceArchitectHandlers },
+  { card: campaignOrchestrator as AgentCardSource, handlers: campaignOrchestratorHandlers },
+  { card: workflowAutomation as AgentCardSource, handlers: workflowAutomationHandlers },
 ];
 
 /**

@@ -12,7 +12,7 @@ import { createTenant, grantCredits, tenantBalance, updateTenantSettings } from 
 import { countryCode } from "../agents/data-engineer/domain/normalize";
 import { creditsToMilli } from "../protocol/credits";
 import { verifyAuditChain } from "../tasks/audit";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { ImportSetupError, parseMappingArgs } from "../agents/data-engineer/domain/csv-import";
 import { importLeadsFromFile } from "../agents/data-engineer/import-cli";
 
@@ -27,9 +27,12 @@ commands:
   tenant:create --name N [--credits C]         create a tenant; prints {"tenantId": ...}
   token --tenant T --agent A [--scopes S,..] [--ttl SECONDS]
                                                mint a bearer token (default scopes a2a:call,a2a:read; ttl 3600)
-  tenant:settings --tenant T [--default-country C]
+  tenant:settings --tenant T [--default-country C] [--campaign-template F.json|builtin|off]
                                                set the tenant's default country for phones without one
-                                               (ISO code or name; "none" clears it); prints the settings
+                                               (ISO code or name; "none" clears it) and launchCampaign's
+                                               template when a task gives none ({"subject", "body",
+                                               "linkedinMessage"} from a file; "builtin" for the card's
+                                               default; "off" makes every launch give one); prints them
   credits:grant --tenant T --amount C          add credits; prints the new balance
   credits:balance --tenant T                   print the balance
   audit:verify --tenant T                      verify the tenant's audit hash chain; exit 1 if broken
@@ -125,6 +128,7 @@ export async function run(argv: string[]): Promise<number> {
       file: { type: "string" },
       map: { type: "string", multiple: true },
       "default-country": { type: "string" },
+      "campaign-template": { type: "string" },
     },
     strict: true,
   });
@@ -161,7 +165,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     case "tenant:settings": {
       const tenantId = tenantArg(values);
-      const change: Record<string, string | null> = {};
+      const change: Record<string, unknown> = {};
       const country = values["default-country"];
       if (country !== undefined) {
         if (country === "none" || country === "") change.defaultCountry = null;
@@ -171,6 +175,8 @@ export async function run(argv: string[]): Promise<number> {
           change.defaultCountry = code;
         }
       }
+      const template = values["campaign-template"];
+      if (template !== undefined) change.campaignTemplate = campaignTemplateArg(template);
       console.log(JSON.stringify(await withOwnerPool(config, (pool) => updateTenantSettings(pool, tenantId, change))));
       return 0;
     }
@@ -222,6 +228,23 @@ export async function run(argv: string[]): Promise<number> {
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
+}
+
+/** --campaign-template: "builtin" clears the setting, "off" is false, anything else a JSON file. */
+function campaignTemplateArg(value: string): unknown {
+  if (value === "builtin") return null;
+  if (value === "off") return false;
+  if (!existsSync(value)) throw new UsageError(`--campaign-template: ${value} is not "builtin", "off" or a file`);
+  let t: unknown;
+  try {
+    t = JSON.parse(readFileSync(value, "utf8"));
+  } catch (e) {
+    throw new UsageError(`--campaign-template: ${value} is not JSON (${(e as Error).message})`);
+  }
+  const ok = t !== null && typeof t === "object" && !Array.isArray(t) && typeof (t as { body?: unknown }).body === "string" && (t as { body: string }).body.trim() !== ""
+    && Object.entries(t as object).every(([k, v]) => ["subject", "body", "linkedinMessage"].includes(k) && typeof v === "string");
+  if (!ok) throw new UsageError(`--campaign-template: ${value} must hold {"subject": ..., "body": ..., "linkedinMessage": ...} (strings; body required)`);
+  return t;
 }
 
 if (require.main === module) {

@@ -20,6 +20,8 @@ import type { AgentRateLimiter } from "./rate-limit";
 import type { WebhookService } from "../webhooks/service";
 import { mountWebhookRoutes } from "../webhooks/routes";
 import { mountCampaignRoutes, type CampaignRouteDeps } from "./campaign-routes";
+import { agentAliases, REQUESTED_AGENT_ID } from "./agent-aliases";
+import { cardView } from "../protocol/card-view";
 
 export interface GatewayDeps {
   pool: Pool;
@@ -33,6 +35,8 @@ export interface GatewayDeps {
   sseHeartbeatMs: number;
   /** The cards' rateLimit per tenant and agent (Redis); the A2A face calls `rateLimit.consume(tenantId, agentId)` too. */
   rateLimit?: AgentRateLimiter;
+  /** Base URL the cards advertise as their endpoint; by default the URL the request came in on. */
+  publicUrl?: string;
   /** Ops routes (/metrics, /ops/...) that carry their own auth; mounted beside /health, before any body parsing. */
   mountOps?: (app: express.Router) => void;
   /** The A2A bindings, which parse their own bodies and answer in their own error shapes. */
@@ -52,6 +56,7 @@ export function createGateway(deps: GatewayDeps): express.Express {
   app.disable("x-powered-by");
   app.set("trust proxy", "loopback");
 
+  app.use(agentAliases(deps.registry));
   mountHealth(app, deps.pool, () => deps.events.ping());
   deps.mountOps?.(app);
   deps.mountA2A?.(app, authenticator(deps));
@@ -81,7 +86,7 @@ export function createGateway(deps: GatewayDeps): express.Express {
   app.get("/agents/:agentId", route(read, async (req, res) => {
     const card = deps.registry.card(String(req.params.agentId));
     if (!card) throw new ServiceError(404, "not_found", `agent "${req.params.agentId}" not found`);
-    res.json(card);
+    res.json(cardView(card, deps.publicUrl ?? `${req.protocol}://${req.get("host")}`, res.locals[REQUESTED_AGENT_ID]));
   }));
 
   app.post("/agents/:agentId/tasks", route(call, async (req, res, caller) => {
@@ -204,6 +209,7 @@ export type Authenticate = ReturnType<typeof authenticator>;
 function summary(card: ReturnType<AgentRegistry["list"]>[number]) {
   return {
     agentId: card.agentId,
+    alias: card.alias,
     name: card.name,
     description: card.description,
     version: card.version,

@@ -46,6 +46,7 @@ export function toA2ACard(card: AgentCard, baseUrl: string): A2ACard {
           required: false,
           params: {
             agentId: card.agentId,
+            alias: card.alias,
             status: card.status,
             regions: card.regions,
             tenantAware: card.tenantAware,
@@ -74,9 +75,9 @@ export function toA2ACard(card: AgentCard, baseUrl: string): A2ACard {
     defaultOutputModes: ["application/json"],
     skills: card.capabilities.map((c) => ({
       id: c.name,
-      name: c.name,
+      name: c.title,
       description: c.description,
-      tags: [card.name, card.agentId],
+      tags: [card.alias, card.agentId, ...c.tags],
       examples: [],
       inputModes: ["application/json"],
       outputModes: ["application/json"],

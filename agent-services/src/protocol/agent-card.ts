@@ -22,11 +22,20 @@ export interface CapabilityPricing {
 }
 
 export interface Capability {
+  /** The capability's id: a task's `type` (the design document's capability `id`). */
   name: string;
+  /** Its human name (the document's capability `name`, e.g. "Score Lookalike Audience"). */
+  title: string;
   description: string;
+  tags: string[];
   inputSchema: JsonSchema;
   outputSchema: JsonSchema;
   pricing: CapabilityPricing;
+  /**
+   * Inputs that, when omitted, are taken from a tenant setting (input name -> setting name), else
+   * from the input schema's `default`; a setting of false means the tenant requires the input.
+   */
+  tenantDefaults?: Record<string, string>;
   /** ISO 8601 duration, e.g. PT30S. */
   estimatedDuration: string;
   sla: { maxLatency: string; availability?: number };
@@ -34,8 +43,14 @@ export interface Capability {
 }
 
 export interface AgentCard {
+  /** The canonical id: kebab-case, in URLs, stored tasks, queue names and metrics labels. */
   agentId: string;
+  /** The design document's id for the agent (DataEngineer); routes everywhere like agentId. */
+  alias: string;
+  /** Human name, e.g. "DealScale Data Engineer". */
   name: string;
+  maintainer: string;
+  documentation: string;
   description: string;
   version: string;
   status: "active" | "degraded" | "maintenance" | "retired";
@@ -43,6 +58,39 @@ export interface AgentCard {
   regions: string[];
   rateLimit: { requestsPerMinute: number; burstSize: number };
   capabilities: Capability[];
+}
+
+/**
+ * A card as an agent (or an AGENT_PLUGINS module) declares it: the design document's extra fields
+ * may be left out, and completeCard fills them in.
+ */
+export type AgentCardSource = Omit<AgentCard, "alias" | "maintainer" | "documentation" | "capabilities"> &
+  Partial<Pick<AgentCard, "alias" | "maintainer" | "documentation">> & {
+    capabilities: Array<Omit<Capability, "title" | "tags"> & Partial<Pick<Capability, "title" | "tags">>>;
+  };
+
+/** The alias from the agentId, a capability's title from its id, no tags; maintainer and documentation stay as given. */
+export function completeCard(card: AgentCardSource): AgentCard {
+  return {
+    ...card,
+    alias: card.alias ?? agentAlias(card.agentId ?? ""),
+    maintainer: card.maintainer ?? "",
+    documentation: card.documentation ?? "",
+    capabilities: (card.capabilities ?? []).map((c) => ({ ...c, title: c.title ?? c.name, tags: c.tags ?? [] })),
+  };
+}
+
+/**
+ * The form in which an agent id and its alias are one: case, hyphens and underscores ignored, so
+ * data-engineer, DataEngineer and dataEngineer name the same agent.
+ */
+export function agentKey(id: string): string {
+  return id.toLowerCase().replace(/[-_]/g, "");
+}
+
+/** The design document's id of an agent: its agentId in PascalCase (data-engineer -> DataEngineer). */
+export function agentAlias(agentId: string): string {
+  return agentId.replace(/(^|-)([a-z0-9])/g, (_, _dash, c: string) => c.toUpperCase());
 }
 
 /** ISO 8601 duration (days, hours, minutes, seconds) to milliseconds. */
@@ -74,6 +122,9 @@ export function estimateCostMilli(capability: Capability, inputs: Record<string,
 export function checkCard(card: AgentCard): string[] {
   const problems: string[] = [];
   if (!/^[a-z][a-z0-9-]{1,62}$/.test(card.agentId ?? "")) problems.push(`agentId "${card.agentId}" must be kebab-case`);
+  if (card.alias !== agentAlias(card.agentId ?? "")) {
+    problems.push(`${card.agentId}: alias "${card.alias}" must be the agentId in PascalCase`);
+  }
   if (!card.rateLimit || card.rateLimit.requestsPerMinute <= 0 || card.rateLimit.burstSize <= 0) {
     problems.push(`${card.agentId}: rateLimit needs positive requestsPerMinute and burstSize`);
   }
@@ -82,6 +133,13 @@ export function checkCard(card: AgentCard): string[] {
     const where = `${card.agentId}.${cap.name}`;
     if (names.has(cap.name)) problems.push(`${where}: duplicate capability`);
     names.add(cap.name);
+    if (!cap.title) problems.push(`${where}: needs a title (its human name)`);
+    if (!Array.isArray(cap.tags) || cap.tags.some((t) => typeof t !== "string")) problems.push(`${where}: tags must be an array of strings`);
+    for (const input of Object.keys(cap.tenantDefaults ?? {})) {
+      const props = (cap.inputSchema?.properties ?? {}) as Record<string, unknown>;
+      const required = (cap.inputSchema?.required ?? []) as string[];
+      if (!(input in props) || required.includes(input)) problems.push(`${where}: tenantDefaults.${input} must be an optional input`);
+    }
     if (cap.inputSchema?.type !== "object") problems.push(`${where}: inputSchema must be an object schema`);
     if (cap.outputSchema?.type !== "object") problems.push(`${where}: outputSchema must be an object schema`);
     const p = cap.pricing ?? {};

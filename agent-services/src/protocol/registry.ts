@@ -4,7 +4,7 @@
  */
 import Ajv, { type ErrorObject, type ValidateFunction } from "ajv";
 import addFormats from "ajv-formats";
-import { checkCard, durationToMs, type AgentCard, type Capability } from "./agent-card";
+import { agentKey, checkCard, completeCard, durationToMs, type AgentCard, type AgentCardSource, type Capability } from "./agent-card";
 
 export interface SchemaIssue {
   path: string;
@@ -21,20 +21,24 @@ export interface RegisteredCapability {
 
 export class AgentRegistry {
   private readonly cards = new Map<string, AgentCard>();
+  /** agentKey of the agentId (and so of the alias) -> agentId. */
+  private readonly ids = new Map<string, string>();
   private readonly capabilities = new Map<string, RegisteredCapability>();
   private readonly ajv: Ajv;
 
-  constructor(cards: AgentCard[]) {
+  constructor(cards: AgentCardSource[]) {
     this.ajv = new Ajv({ allErrors: true, strict: false, useDefaults: false });
     addFormats(this.ajv);
     for (const card of cards) this.add(card);
   }
 
-  add(card: AgentCard): void {
+  add(source: AgentCardSource): void {
+    const card = completeCard(source);
     const problems = checkCard(card);
     if (problems.length) throw new Error(`agent card ${card.agentId} is invalid:\n  ${problems.join("\n  ")}`);
     if (this.cards.has(card.agentId)) throw new Error(`agent ${card.agentId} registered twice`);
     this.cards.set(card.agentId, card);
+    this.ids.set(agentKey(card.agentId), card.agentId);
     for (const capability of card.capabilities) {
       const input = this.ajv.compile(capability.inputSchema);
       const output = this.ajv.compile(capability.outputSchema);
@@ -50,6 +54,11 @@ export class AgentRegistry {
 
   list(): AgentCard[] {
     return [...this.cards.values()];
+  }
+
+  /** The canonical agentId for an agentId or an alias in any case (DataEngineer -> data-engineer). */
+  canonicalId(id: string): string | undefined {
+    return this.ids.get(agentKey(id));
   }
 
   card(agentId: string): AgentCard | undefined {

@@ -10,7 +10,7 @@ import Redis from "ioredis";
 import type { Pool } from "pg";
 import type { Logger as Pino } from "pino";
 import type { AgentRegistry } from "../protocol/registry";
-import { creditsToMilli } from "../protocol/credits";
+import { creditsToMilli, milliToCredits } from "../protocol/credits";
 import { withTenant } from "../store/tenant-tx";
 import type { TaskService } from "../tasks/task-service";
 import { ResultSetWriter } from "../tasks/result-sets";
@@ -189,8 +189,10 @@ export class WorkerRuntime {
       return this.failed(tenantId, taskId, { code: "invalid_output", message: `outputs do not match the schema: ${issues.map((i) => `${i.path} ${i.message}`).join("; ")}` }, { durationMs: Date.now() - startedAt });
     }
     const used = result.creditsUsed === undefined ? reserved : creditsToMilli(result.creditsUsed);
+    // Every capability's outputs carry what was charged, as the design document's chains read it.
+    const outputs = { ...result.outputs, creditsUsed: milliToCredits(used) };
     // A finish that cannot be written (Postgres down) throws, and BullMQ runs the job again.
-    await this.service.finish(tenantId, taskId, { status: "completed", outputs: result.outputs, creditsUsedMilli: used, durationMs: Date.now() - startedAt });
+    await this.service.finish(tenantId, taskId, { status: "completed", outputs, creditsUsedMilli: used, durationMs: Date.now() - startedAt });
     return { status: "completed" };
   }
 

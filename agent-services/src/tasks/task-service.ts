@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto";
 import type { Pool } from "pg";
 import type { AgentRegistry, RegisteredCapability } from "../protocol/registry";
-import { estimateCostMilli, needsTenantLeadCount } from "../protocol/agent-card";
+import { estimateCostMilli, needsTenantLeadCount, type Capability } from "../protocol/agent-card";
 import { milliToCredits } from "../protocol/credits";
 import { isTaskState, type TaskState } from "../protocol/task-states";
 import { withTenant, isUuid } from "../store/tenant-tx";
@@ -18,6 +18,7 @@ import { appendAnonymousAudit, appendAudit, type AuditEventType } from "./audit"
 import { ServiceError, conflict, forbidden, insufficientCredits, invalidInput, notFound } from "./errors";
 import type { RedisEventBus } from "./event-bus";
 import type { TaskQueues } from "../queue/queues";
+import { readTenantSettings } from "./tenants";
 
 export interface Caller {
   tenantId: string;
@@ -34,7 +35,14 @@ export interface CreateTaskBody {
   idempotencyKey?: unknown;
   callbackUrl?: unknown;
   tenantId?: unknown;
+  /** The design document's create fields: the agent again (it must be the one addressed), free-form metadata, an instance hint. */
+  targetAgentId?: unknown;
+  metadata?: unknown;
+  instanceId?: unknown;
 }
+
+/** Largest metadata object a task carries, serialised. */
+const MAX_METADATA_BYTES = 16 * 1024;
 
 /** What the A2A face adds to a create: its own task id, the conversation, and the message. */
 export interface A2ACreateOptions {
@@ -131,6 +139,24 @@ export class TaskService {
     return { task: store.toView(row), created };
   }
 
+  /**
+   * Omitted inputs the card takes from a tenant setting (tenantDefaults), else from the schema's
+   * default; written into the inputs, so the stored task shows what it ran with.
+   */
+  private async fillTenantDefaults(caller: Caller, capability: Capability, inputs: Record<string, unknown>): Promise<void> {
+    const missing = Object.entries(capability.tenantDefaults ?? {}).filter(([input]) => inputs[input] === undefined);
+    if (!missing.length) return;
+    const settings = (await withTenant(this.pool, caller.tenantId, (tx) => readTenantSettings(tx))) as Record<string, unknown>;
+    const properties = capability.inputSchema.properties as Record<string, { default?: unknown }>;
+    for (const [input, setting] of missing) {
+      if (settings[setting] === false) {
+        throw invalidInput(`inputs.${input} is required: this tenant has turned off the default (${setting})`, { errors: [{ path: `/inputs/${input}`, message: `required (tenant setting ${setting} is false)` }] });
+      }
+      const value = settings[setting] ?? properties[input]?.default;
+      if (value !== undefined) inputs[input] = structuredClone(value);
+    }
+  }
+
   /** The create behind both faces; the A2A face passes its task id, context and message. */
   async createTaskRow(caller: Caller, agentId: string, body: CreateTaskBody, a2a: A2ACreateOptions = {}): Promise<{ row: store.TaskRow; created: boolean }> {
     const card = this.registry.card(agentId);
@@ -158,11 +184,16 @@ export class TaskService {
     if (callbackUrl !== undefined && (typeof callbackUrl !== "string" || !/^https?:\/\//.test(callbackUrl))) {
       throw invalidInput("callbackUrl must be an http(s) URL", { errors: [{ path: "/callbackUrl", message: "must be http(s) URL" }] });
     }
+    if (body.targetAgentId !== undefined && (typeof body.targetAgentId !== "string" || this.registry.canonicalId(body.targetAgentId) !== agentId)) {
+      throw invalidInput(`targetAgentId must name the agent addressed (${agentId} or ${card.alias})`, { errors: [{ path: "/targetAgentId", message: `must be ${card.alias}` }] });
+    }
+    const metadata = taskMetadata(body);
     const named = [body.tenantId, (inputs as Record<string, unknown>).tenantId].filter((t) => t !== undefined);
     if (named.some((t) => t !== caller.tenantId)) {
       await this.auditRefusal(caller, agentId, "tenant_mismatch", "request names another tenant than its token", { namedTenant: String(named.find((t) => t !== caller.tenantId)) });
       throw forbidden("the request names another tenant than its token");
     }
+    await this.fillTenantDefaults(caller, cap.capability, inputs as Record<string, unknown>);
     const schemaIssues = cap.validateInputs(inputs);
     if (schemaIssues.length) {
       const errors = schemaIssues.map((i) => ({ ...i, path: `/inputs${i.path === "/" ? "" : i.path}` }));
@@ -188,6 +219,7 @@ export class TaskService {
       userAgent: caller.userAgent ?? null,
       contextId: a2a.contextId ?? null,
       a2aMessage: a2a.message ?? null,
+      metadata,
     };
     let outcome: store.CreateOutcome;
     try {
@@ -396,4 +428,21 @@ function decodeCursor(cursor: unknown): { createdAt: string; id: string } | unde
   } catch {
     return undefined;
   }
+}
+
+/** The create's metadata object with the document's instanceId in it; 400 with the path otherwise. */
+function taskMetadata(body: CreateTaskBody): Record<string, unknown> | undefined {
+  const m = body.metadata;
+  if (m !== undefined && (m === null || typeof m !== "object" || Array.isArray(m))) {
+    throw invalidInput("metadata must be an object", { errors: [{ path: "/metadata", message: "must be object" }] });
+  }
+  if (body.instanceId !== undefined && (typeof body.instanceId !== "string" || body.instanceId.length > 200)) {
+    throw invalidInput("instanceId must be a string of at most 200 characters", { errors: [{ path: "/instanceId", message: "must be string(..200)" }] });
+  }
+  // The queue spreads tasks over the workers itself; the document's instance hint is kept, not obeyed.
+  const merged = body.instanceId === undefined ? (m as Record<string, unknown> | undefined) : { ...(m as Record<string, unknown>), instanceId: body.instanceId };
+  if (merged && Buffer.byteLength(JSON.stringify(merged)) > MAX_METADATA_BYTES) {
+    throw invalidInput(`metadata must serialise to at most ${MAX_METADATA_BYTES} bytes`, { errors: [{ path: "/metadata", message: "too large" }] });
+  }
+  return merged;
 }

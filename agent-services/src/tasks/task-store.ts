@@ -5,6 +5,7 @@
 import type { TenantTx } from "../store/tenant-tx";
 import { allowedFrom, type TaskState } from "../protocol/task-states";
 import { milliToCredits } from "../protocol/credits";
+import { agentAlias } from "../protocol/agent-card";
 
 export interface TaskRow {
   id: string;
@@ -25,6 +26,7 @@ export interface TaskRow {
   callback_url: string | null;
   context_id: string | null;
   a2a_message: Record<string, unknown> | null;
+  metadata: Record<string, unknown>;
   attempts: number;
   /** Set on rows a finish returns: whether a callback, push config or subscription waits for it. */
   has_webhook_targets?: boolean;
@@ -37,6 +39,10 @@ export interface TaskRow {
 export interface TaskView {
   taskId: string;
   agentId: string;
+  /** The design document's A2ATask fields: the agent by its document id, the caller, the tenant. */
+  targetAgentId: string;
+  requesterAgentId: string | null;
+  tenantId: string;
   type: string;
   status: TaskState;
   priority: number;
@@ -52,12 +58,18 @@ export interface TaskView {
   updatedAt: string;
   startedAt: string | null;
   completedAt: string | null;
+  /** Seconds from creation to the end, once the task has ended. */
+  actualDuration: number | null;
+  metadata: Record<string, unknown>;
 }
 
 export function toView(row: TaskRow): TaskView {
   return {
     taskId: row.id,
     agentId: row.agent_id,
+    targetAgentId: agentAlias(row.agent_id),
+    requesterAgentId: row.calling_agent,
+    tenantId: row.tenant_id,
     type: row.type,
     status: row.status,
     priority: row.priority,
@@ -73,6 +85,8 @@ export function toView(row: TaskRow): TaskView {
     updatedAt: row.updated_at.toISOString(),
     startedAt: row.started_at?.toISOString() ?? null,
     completedAt: row.completed_at?.toISOString() ?? null,
+    actualDuration: row.completed_at ? (row.completed_at.getTime() - row.created_at.getTime()) / 1000 : null,
+    metadata: row.metadata ?? {},
   };
 }
 
@@ -120,6 +134,7 @@ export interface NewTask {
   /** A2A only: the conversation the task belongs to, and the message that started it. */
   contextId?: string | null;
   a2aMessage?: Record<string, unknown> | null;
+  metadata?: Record<string, unknown>;
 }
 
 export type CreateOutcome =
@@ -184,15 +199,15 @@ export async function createTasks(tx: TenantTx, items: NewTask[]): Promise<Creat
     `WITH req AS (
        SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(ord int, id uuid, agent_id text, type text, priority int, inputs jsonb,
          idempotency_key text, cost bigint, calling_agent text, callback_url text, ip text, user_agent text,
-         context_id text, a2a_message jsonb)
+         context_id text, a2a_message jsonb, metadata jsonb)
      ), debit AS (
        UPDATE tenants SET credits_balance_milli = credits_balance_milli - $2::bigint, updated_at = now()
        WHERE id = $3 AND $2::bigint > 0
      ), ins AS (
        INSERT INTO tasks (id, tenant_id, agent_id, type, status, priority, inputs, idempotency_key,
-                          credits_reserved_milli, calling_agent, callback_url, context_id, a2a_message)
+                          credits_reserved_milli, calling_agent, callback_url, context_id, a2a_message, metadata)
        SELECT id, $3, agent_id, type, 'submitted', priority, inputs, idempotency_key, cost, calling_agent, callback_url,
-              context_id, a2a_message
+              context_id, a2a_message, COALESCE(metadata, '{}'::jsonb)
        FROM req ORDER BY ord
        ON CONFLICT (tenant_id, agent_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
        RETURNING *
@@ -215,7 +230,7 @@ export async function createTasks(tx: TenantTx, items: NewTask[]): Promise<Creat
       JSON.stringify(accepted.map((t, ord) => ({
         ord, id: t.id, agent_id: t.agentId, type: t.type, priority: t.priority, inputs: t.inputs, idempotency_key: t.idempotencyKey,
         cost: t.reservedMilli.toString(), calling_agent: t.callingAgent, callback_url: t.callbackUrl, ip: t.ip, user_agent: t.userAgent?.slice(0, 500) ?? null,
-        context_id: t.contextId ?? null, a2a_message: t.a2aMessage ?? null,
+        context_id: t.contextId ?? null, a2a_message: t.a2aMessage ?? null, metadata: t.metadata ?? null,
       }))),
       debit.toString(),
       tx.tenantId,

@@ -46,6 +46,8 @@ export async function tenantBalance(pool: Pool, tenantId: string): Promise<numbe
 export interface TenantSettings {
   /** ISO 3166-1 alpha-2 country for phones of leads without a recognised country (dedupe, validation). */
   defaultCountry?: string;
+  /** launchCampaign's template when a task gives none; false: every launch must give its own. */
+  campaignTemplate?: { subject?: string; body: string; linkedinMessage?: string } | false;
 }
 
 export async function readTenantSettings(tx: TenantTx): Promise<TenantSettings> {
@@ -54,7 +56,7 @@ export async function readTenantSettings(tx: TenantTx): Promise<TenantSettings> 
 }
 
 /** Sets (or, with null, clears) settings keys; audited with the old and new values. */
-export async function updateTenantSettings(pool: Pool, tenantId: string, change: Partial<Record<keyof TenantSettings, string | null>>): Promise<TenantSettings> {
+export async function updateTenantSettings(pool: Pool, tenantId: string, change: { [K in keyof TenantSettings]?: TenantSettings[K] | null }): Promise<TenantSettings> {
   return withTenant(pool, tenantId, async (tx) => {
     const before = await tx.one<{ settings: TenantSettings }>("SELECT settings FROM tenants WHERE id = $1 FOR UPDATE", [tenantId]);
     if (!before) throw new Error(`tenant ${tenantId} not found`);

@@ -492,7 +492,7 @@ export class A2aAgent implements INodeType {
 					return { fields: [], emptyFieldsNotice: 'Choose an agent and a capability first' };
 				}
 				const card = await getAgentCard.call(this, agentId);
-				const found = card.capabilities?.find((c) => c.name === capability);
+				const found = card.capabilities?.find((c) => c.id === capability);
 				if (!found) {
 					throw new NodeOperationError(this.getNode(), `Agent "${agentId}" has no capability "${capability}"`);
 				}

@@ -22,6 +22,9 @@ export interface TaskView extends IDataObject {
 }
 
 export interface CapabilityCard extends IDataObject {
+	/** The task type. */
+	id: string;
+	/** Its human name. */
 	name: string;
 	description?: string;
 	inputSchema?: JsonSchema;
@@ -60,7 +63,7 @@ export class CardCache {
 			// A failed fetch is not kept: the next item may succeed.
 			card.catch(() => this.cards.delete(agentId));
 		}
-		return (await card).capabilities?.find((c) => c.name === capability);
+		return (await card).capabilities?.find((c) => c.id === capability);
 	}
 }
 

@@ -10,6 +10,9 @@ interface AgentSummary {
 }
 
 interface CapabilitySummary {
+	/** The task type. */
+	id: string;
+	/** Its human name. */
 	name: string;
 	description?: string;
 }
@@ -30,13 +33,17 @@ export async function agentOptions(this: ILoadOptionsFunctions): Promise<INodePr
 		.sort(byName);
 }
 
-/** An agent's capabilities from its card (GET /agents/:agentId) as editor options, sorted by name. */
+/** An agent's capabilities from its card (GET /agents/:agentId) as editor options: "Human Name (id)", sorted. */
 export async function capabilityOptions(this: ILoadOptionsFunctions, agentId: string): Promise<INodePropertyOptions[]> {
 	const card = (await gatewayRequest.call(this, 'GET', `/agents/${encodeURIComponent(agentId)}`)) as {
 		capabilities?: CapabilitySummary[];
 	};
 	return (card.capabilities ?? [])
-		.map((capability) => ({ name: capability.name, value: capability.name, description: capability.description ?? '' }))
+		.map((capability) => ({
+			name: capability.name && capability.name !== capability.id ? `${capability.name} (${capability.id})` : capability.id,
+			value: capability.id,
+			description: capability.description ?? '',
+		}))
 		.sort(byName);
 }
 

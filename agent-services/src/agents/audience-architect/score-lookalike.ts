@@ -132,8 +132,10 @@ export const scoreLookalike: CapabilityHandler = async (ctx: HandlerContext) => 
       modelVersion: version,
       modelSource: source,
       scores: out,
+      // The design document's names: scoredLeads is scores, f1Score is f1 (stored models predate it).
+      scoredLeads: out,
       topScoredLeadIds: order.slice(0, topN).map((i) => table.ids[candidateRows[i]]),
-      modelMetrics: metrics,
+      modelMetrics: { ...metrics, f1Score: metrics.f1 },
       scoredCount: n,
       ...(resultSet ? { resultSet } : {}),
       seedCount: seedRows.length,

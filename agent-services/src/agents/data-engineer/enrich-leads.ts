@@ -18,7 +18,7 @@ import { tracedFetch } from "../../ops/tracing";
 import { checkWebhookUrl, makeUrlPolicy } from "../../webhooks/url-policy";
 import type { TenantTx } from "../../store/tenant-tx";
 import card from "./card.json";
-import { enrichLead, mapLimit, planUpdate, providerChain, type LeadChange, type LeadEnrichment, type Strategy } from "./enrich";
+import { enrichLead, enrichedLead, mapLimit, planUpdate, providerChain, type LeadChange, type LeadEnrichment, type Strategy } from "./enrich";
 import { companyDomainFromEmail } from "./enrich-normalise";
 import { ApolloProvider } from "./providers/apollo";
 import { ClearbitProvider } from "./providers/clearbit";
@@ -72,6 +72,7 @@ async function runEnrichLeads(ctx: HandlerContext, deps: EnrichLeadsDeps): Promi
   const results: LeadEnrichment[] = [];
   const changes: LeadChange[] = [];
   const enrichedLeadIds: string[] = [];
+  const enrichedLeads: Record<string, unknown>[] = [];
   const creditsFor = (n: number) => Math.round(n * CREDITS_PER_LEAD * 1000) / 1000;
 
   try {
@@ -98,7 +99,10 @@ async function runEnrichLeads(ctx: HandlerContext, deps: EnrichLeadsDeps): Promi
       });
       for (const { outcome, update } of writes) {
         results.push(outcome);
-        if (outcome.status === "enriched") enrichedLeadIds.push(outcome.leadId);
+        if (outcome.status === "enriched") {
+          enrichedLeadIds.push(outcome.leadId);
+          enrichedLeads.push(enrichedLead(byId.get(outcome.leadId)!, update.set, outcome.contributions));
+        }
         changes.push(...update.changes);
       }
       const done = Math.min(start + BATCH_SIZE, ordered.length);
@@ -123,6 +127,7 @@ async function runEnrichLeads(ctx: HandlerContext, deps: EnrichLeadsDeps): Promi
   return {
     outputs: {
       enrichedLeadIds,
+      enrichedLeads,
       failedLeadIds: [...failed.map((r) => r.leadId), ...unknownLeadIds],
       changes,
       creditsUsed,

@@ -17,6 +17,7 @@
  * - Provider data without a lead column goes to attributes.enrichment.<provider>.
  * Only columns whose value actually changes are written and reported.
  */
+import { LEAD_FIELDS } from "./domain/lead";
 import { ENRICHABLE_FIELDS, ProviderError, type EnrichableField, type EnrichmentProvider, type LeadFields, type LeadRecord, type ProviderName } from "./providers/types";
 
 export type Strategy = "fallback" | "merge";
@@ -162,6 +163,19 @@ export function planUpdate(lead: LeadRecord, contributions: Contribution[]): Lea
     if (fields) changes.push({ leadId: lead.id, provider: c.provider, fields });
   }
   return { set, changes };
+}
+
+/**
+ * The lead as the enrichment left it, the design document's EnrichedLead: leadId, its fields after
+ * the update under the API's names (firstName, employeeCount), and the providers that matched it.
+ */
+export function enrichedLead(lead: LeadRecord, set: LeadUpdate["set"], contributions: Contribution[]): Record<string, unknown> {
+  const after = { ...lead, ...set } as Record<string, unknown>;
+  const out: Record<string, unknown> = { leadId: lead.id };
+  for (const f of LEAD_FIELDS) if (f.column in after && after[f.column] !== null) out[f.field] = after[f.column];
+  out.attributes = after.attributes;
+  out.enrichedBy = contributions.map((c) => c.provider);
+  return out;
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight, keeping the order of results. */
