@@ -19,6 +19,7 @@ WORKDIR /app
 # Manifests first so the npm ci layer is cached until a dependency changes.
 COPY package.json package-lock.json ./
 COPY db/package.json db/
+COPY a2a-client/package.json a2a-client/
 COPY agent-services/package.json agent-services/
 COPY kestra-runner/package.json kestra-runner/
 RUN npm ci --no-audit --no-fund
@@ -32,6 +33,7 @@ FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY db/package.json db/
+COPY a2a-client/package.json a2a-client/
 COPY agent-services/package.json agent-services/
 COPY kestra-runner/package.json kestra-runner/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force

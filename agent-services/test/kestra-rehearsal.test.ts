@@ -562,7 +562,8 @@ test("docker-compose.yml runs Kestra 1.x with the flows mounted, and builds the 
   expect(kestra.environment.SECRET_A2A_TOKEN).toBeDefined();
 
   const runner = compose.services["kestra-runner"];
-  expect(runner.build).toBe("./kestra-runner");
+  // Built from the repository root: the image needs the a2a-client package beside the runner.
+  expect(runner.build).toEqual({ context: ".", dockerfile: "kestra-runner/Dockerfile" });
   expect(runner.image).toBe(RUNNER_IMAGE);
   expect(kestra.depends_on["kestra-runner"]).toEqual({ condition: "service_completed_successfully" });
 

@@ -93,8 +93,12 @@ test("installed as on a Process task runner's worker (npm pack, npm install -g),
   // Asynchronous: the gateway under test runs in this process.
   const { stdout: packJson } = await execFileAsync("npm", ["pack", "--json", "--pack-destination", workdir], { cwd: path.dirname(path.dirname(BIN)) });
   const [packed] = JSON.parse(packJson);
-  // Only the runner itself ships: no tests, no flows.
-  expect(packed.files.map((f: { path: string }) => f.path).sort()).toEqual(["bin/a2a-task.js", "package.json", "src/cli.js"]);
+  // Only the runner itself ships, with the a2a-client package bundled (it is on no registry): no tests, no flows.
+  expect(packed.files.map((f: { path: string }) => f.path).sort()).toEqual([
+    "bin/a2a-task.js", "node_modules/@dealscale/a2a-client/index.d.ts", "node_modules/@dealscale/a2a-client/index.js", "node_modules/@dealscale/a2a-client/package.json", "package.json", "src/cli.js",
+  ]);
+  // The bundled copy is taken out again after packing: the workspace resolves the live sibling.
+  expect(existsSync(path.join(path.dirname(path.dirname(BIN)), "node_modules/@dealscale/a2a-client"))).toBe(false);
   const prefix = path.join(workdir, "global");
   await execFileAsync("npm", ["install", "-g", "--prefix", prefix, "--prefer-offline", "--no-audit", "--no-fund", path.join(workdir, packed.filename)]);
   // Run from outside the repository, so nothing resolves from its node_modules.

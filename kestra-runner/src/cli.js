@@ -12,6 +12,7 @@ const fs = require("node:fs");
 const path = require("node:path");
 const { parseArgs } = require("node:util");
 const Kestra = require("@kestra-io/libs");
+const { A2AClient, A2AError } = require("@dealscale/a2a-client");
 
 /** Exit codes, documented in --help. */
 const EXIT = {
@@ -27,18 +28,8 @@ const EXIT = {
 };
 
 const DEFAULT_MAX_VARS_BYTES = 64 * 1024;
-/**
- * While streaming, the task is also read with GET this long after connecting and then at the longer
- * interval: the stream's end can be missed (the live wire is best effort; the database is the record),
- * and a stream that stays open on heartbeats alone would otherwise keep a2a-task waiting forever.
- */
-const STREAM_CHECK_FIRST_MS = 2_000;
-const STREAM_CHECK_EVERY_MS = 15_000;
 const DEFAULT_OUTPUTS_FILE = "a2a-outputs.json";
 const DEFAULT_RESULTS_FILE = "a2a-results.jsonl";
-/** Rows per result-page request: the gateway's maximum. */
-const RESULT_PAGE_SIZE = 10000;
-const TERMINAL = new Set(["completed", "failed", "cancelled", "timeout"]);
 /** Ends after which another attempt under the same idempotency key runs the task again. */
 const RETRYABLE_END = new Set(["failed", "cancelled", "timeout"]);
 /** How many tasks one idempotency key can stand for (K, K~2, ... K~N): Kestra retries are fewer. */
@@ -113,14 +104,9 @@ Exit codes:
 `;
 
 class UsageError extends Error {}
-class ApiError extends Error {
-  /** @param {string} message @param {number} status @param {any} body */
-  constructor(message, status, body) {
-    super(message);
-    this.status = status;
-    this.body = body;
-  }
-}
+
+/** A refusal by the gateway (an HTTP answer), as opposed to no answer at all. */
+const refused = (e) => e instanceof A2AError && e.status !== undefined;
 
 /** Plain Kestra log line (INFO); never framed as `::...::`. */
 function log(message) {
@@ -262,104 +248,30 @@ function parseOptions(argv, env) {
   };
 }
 
-const sleep = (ms, signal) =>
-  new Promise((resolve) => {
-    if (signal && signal.aborted) return resolve(undefined);
-    const t = setTimeout(resolve, ms);
-    if (signal) signal.addEventListener("abort", () => { clearTimeout(t); resolve(undefined); }, { once: true });
-  });
-
 /**
- * The REST task API.
- * @param {{gateway: string, token: string}} o
- */
-function api(o) {
-  /** @param {string} method @param {string} p @param {unknown} [body] @param {AbortSignal} [signal] */
-  async function request(method, p, body, signal) {
-    const headers = { authorization: `Bearer ${o.token}`, accept: "application/json" };
-    if (body !== undefined) headers["content-type"] = "application/json";
-    const res = await fetch(o.gateway + p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal });
-    const text = await res.text();
-    let parsed = text;
-    try {
-      parsed = text ? JSON.parse(text) : null;
-    } catch {
-      /* keep the text */
-    }
-    if (!res.ok) {
-      const err = parsed && typeof parsed === "object" && parsed.error ? parsed.error : { message: String(text).slice(0, 500) };
-      const details = err.details && err.details.errors ? ` ${err.details.errors.map((x) => `${x.path}: ${x.message}`).join("; ")}` : "";
-      throw new ApiError(`${method} ${p}: HTTP ${res.status} ${err.code || ""} ${err.message || ""}${details}`.replace(/\s+/g, " ").trim(), res.status, parsed);
-    }
-    return parsed;
-  }
-  return { request };
-}
-
-/**
- * Fetches every page of a result set (GET href?limit=&cursor=) and writes its rows to `file`, one
- * JSON object per line, a page at a time. Returns the number of rows.
- * @param {(method: string, p: string) => Promise<any>} request
- * @param {string} href
+ * Writes every row of a completed task's result set to `file`, one JSON object per line, a page at
+ * a time. Returns the number of rows.
+ * @param {A2AClient} client
+ * @param {string} taskId
+ * @param {string} agent
  * @param {string} file
  */
-async function writeResultRows(request, href, file) {
+async function writeResultRows(client, taskId, agent, file) {
   const fd = fs.openSync(file, "w");
   let rows = 0;
   try {
-    let cursor = null;
+    let cursor;
     do {
-      const page = await request("GET", `${href}?limit=${RESULT_PAGE_SIZE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+      const page = await client.resultPage(taskId, { agentId: agent, cursor });
       const items = Array.isArray(page.items) ? page.items : [];
       if (items.length) fs.writeSync(fd, items.map((x) => JSON.stringify(x)).join("\n") + "\n");
       rows += items.length;
-      cursor = page.nextCursor || null;
+      cursor = page.nextCursor || undefined;
     } while (cursor);
   } finally {
     fs.closeSync(fd);
   }
   return rows;
-}
-
-/**
- * Reads one SSE response; calls onEvent for each event. Resolves when the stream ends.
- * @param {Response} res
- * @param {(ev: {id?: string, event: string, data: string}) => boolean | void} onEvent return true to stop
- */
-async function readSse(res, onEvent) {
-  const reader = res.body.getReader();
-  const decoder = new TextDecoder();
-  let buffer = "";
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return;
-    buffer += decoder.decode(value, { stream: true }).replace(/\r\n?/g, "\n");
-    let idx;
-    while ((idx = buffer.indexOf("\n\n")) >= 0) {
-      const block = buffer.slice(0, idx);
-      buffer = buffer.slice(idx + 2);
-      const ev = { id: undefined, event: "message", data: "" };
-      let hasData = false;
-      for (const line of block.split("\n")) {
-        if (line.startsWith(":")) continue;
-        const colon = line.indexOf(":");
-        const field = colon < 0 ? line : line.slice(0, colon);
-        let val = colon < 0 ? "" : line.slice(colon + 1);
-        if (val.startsWith(" ")) val = val.slice(1);
-        if (field === "id") ev.id = val;
-        else if (field === "event") ev.event = val;
-        else if (field === "data") {
-          ev.data += (hasData ? "\n" : "") + val;
-          hasData = true;
-        }
-      }
-      if (!hasData && ev.id === undefined) continue;
-      if (onEvent(ev)) {
-        await reader.cancel().catch(() => undefined);
-        return;
-      }
-    }
-  }
 }
 
 /**
@@ -387,9 +299,9 @@ async function main(argv, ctx = {}) {
     return EXIT.OK;
   }
 
-  const { request } = api(o);
+  // 429s surface at once: Kestra's own retry owns the waiting.
+  const client = new A2AClient({ baseUrl: o.gateway, token: o.token, rateLimitRetries: 0 });
   const started = Date.now();
-  const base = `/agents/${encodeURIComponent(o.agent)}/tasks`;
   /** @type {string | undefined} */
   let taskId;
   /** Aborts whatever is in flight when the run ends early (timeout, signal). */
@@ -400,7 +312,7 @@ async function main(argv, ctx = {}) {
   const cancelTask = async (reason) => {
     if (!taskId) return;
     try {
-      const r = await request("POST", `${base}/${encodeURIComponent(taskId)}/cancel`, { reason }, AbortSignal.timeout(10_000));
+      const r = await client.cancelTask(taskId, reason, { agentId: o.agent, signal: AbortSignal.timeout(10_000) });
       log(`cancelled task ${taskId} (status ${r && r.status ? r.status : "cancelled"})`);
     } catch (e) {
       // 409: it had finished already.
@@ -424,26 +336,26 @@ async function main(argv, ctx = {}) {
 
   try {
     // 1. Create.
-    const body = { type: o.capability, inputs: o.inputs };
+    const body = { agentId: o.agent, type: o.capability, inputs: o.inputs };
     if (o.priority !== undefined) body.priority = o.priority;
     if (o.idempotencyKey !== undefined) body.idempotencyKey = o.idempotencyKey;
     if (o.tenant !== undefined) body.tenantId = o.tenant;
     let created;
     try {
       // Not aborted by `stop`: a task created while we stop must still be known to be cancelled.
-      created = await request("POST", base, body, AbortSignal.timeout(30_000));
+      created = await client.createTask(body, { signal: AbortSignal.timeout(30_000) });
       // A Kestra retry or restart keeps the task run id, so the key first returns the earlier
       // attempt's task. Joining it is right while it runs or once it completed (no second charge);
       // after it failed, was cancelled or timed out, this attempt must run the task again, under the
       // next free derivation of the key (deterministic, so a later attempt finds it too).
       for (let n = 2; o.idempotencyKey !== undefined && RETRYABLE_END.has(created.status); n++) {
-        if (n > MAX_KEY_ATTEMPTS) throw new ApiError(`idempotency key "${o.idempotencyKey}" already stands for ${MAX_KEY_ATTEMPTS} tasks that did not complete`);
+        if (n > MAX_KEY_ATTEMPTS) throw new A2AError(`idempotency key "${o.idempotencyKey}" already stands for ${MAX_KEY_ATTEMPTS} tasks that did not complete`, { status: 409 });
         log(`task ${created.taskId} of an earlier attempt (idempotency key ${body.idempotencyKey}) ended ${created.status}; running it again`);
         body.idempotencyKey = `${o.idempotencyKey}~${n}`;
-        created = await request("POST", base, body, AbortSignal.timeout(30_000));
+        created = await client.createTask(body, { signal: AbortSignal.timeout(30_000) });
       }
     } catch (e) {
-      if (e instanceof ApiError) {
+      if (refused(e)) {
         logError(`the gateway refused the task: ${e.message}`);
         return EXIT.REFUSED;
       }
@@ -456,10 +368,12 @@ async function main(argv, ctx = {}) {
     // 2. Follow.
     let final;
     try {
-      if (!stopped) final = await follow(o, request, base, taskId, stop.signal);
+      if (!stopped) final = await follow(o, client, taskId, stop.signal);
     } catch (e) {
-      logError(`cannot follow task ${taskId}: ${describe(e)}`);
-      if (!stopped) return e instanceof ApiError ? EXIT.REFUSED : EXIT.UNREACHABLE;
+      if (!stopped) {
+        logError(`cannot follow task ${taskId}: ${describe(e)}`);
+        return refused(e) ? EXIT.REFUSED : EXIT.UNREACHABLE;
+      }
     }
     if (stopped || !final) {
       const s = stopped || { code: EXIT.FAILED, reason: "stopped" };
@@ -479,12 +393,12 @@ async function main(argv, ctx = {}) {
       const result = final.outputs === undefined ? null : final.outputs;
       if (result && result.resultSet && o.resultsFile) {
         try {
-          vars.resultsCount = await writeResultRows(request, result.resultSet.href, path.join(cwd, o.resultsFile));
+          vars.resultsCount = await writeResultRows(client, taskId, o.agent, path.join(cwd, o.resultsFile));
           vars.resultsFile = o.resultsFile;
           log(`${vars.resultsCount} result rows written to ${o.resultsFile}`);
         } catch (e) {
           logError(`cannot read the result pages of task ${taskId}: ${describe(e)}`);
-          return e instanceof ApiError ? EXIT.REFUSED : EXIT.UNREACHABLE;
+          return refused(e) ? EXIT.REFUSED : EXIT.UNREACHABLE;
         }
       }
       const serialized = JSON.stringify(result);
@@ -527,124 +441,26 @@ function describe(e) {
 }
 
 /**
- * Follows a task to a terminal state: SSE first (reconnecting with Last-Event-ID), polling after
- * repeated stream failures or with --no-stream. Resolves to the final task view, or undefined when
- * `signal` aborts.
+ * Follows a task to its end with the client's waitForTask (SSE with Last-Event-ID, GET checks,
+ * polling after repeated stream failures or with --no-stream), logging progress as it goes.
+ * Resolves to the final task view; rejects with the signal's reason when it aborts.
+ * @param {A2AClient} client
  */
-async function follow(o, request, base, taskId, signal) {
-  const taskPath = `${base}/${encodeURIComponent(taskId)}`;
-  let lastEventId;
+function follow(o, client, taskId, signal) {
   let lastProgress = -1;
-  let failures = 0;
-  let streaming = o.stream;
-  const getTask = () => request("GET", taskPath, undefined, signal);
-  const report = (status, progress, message) => {
-    if (typeof progress === "number" && progress !== lastProgress) {
-      lastProgress = progress;
-      log(`task ${taskId} ${status || "working"} ${progress}%${message ? ` ${message}` : ""}`);
-    } else if (status) log(`task ${taskId} ${status}`);
-  };
-
-  while (!signal.aborted) {
-    if (streaming) {
-      let terminal = false;
-      /** The finished task, when a check found it before the stream said so. */
-      let checked;
-      const streamStop = new AbortController();
-      const onAbort = () => streamStop.abort();
-      signal.addEventListener("abort", onAbort, { once: true });
-      const check = (async () => {
-        let wait = STREAM_CHECK_FIRST_MS;
-        while (!streamStop.signal.aborted) {
-          await sleep(wait, streamStop.signal);
-          wait = STREAM_CHECK_EVERY_MS;
-          if (streamStop.signal.aborted) return;
-          try {
-            const view = await request("GET", taskPath, undefined, streamStop.signal);
-            if (TERMINAL.has(view.status)) {
-              checked = view;
-              streamStop.abort();
-            }
-          } catch {
-            /* the stream, or the next check, goes on */
-          }
-        }
-      })();
-      try {
-        const headers = { authorization: `Bearer ${o.token}`, accept: "text/event-stream" };
-        if (lastEventId !== undefined) headers["last-event-id"] = lastEventId;
-        // Named frames only: the plain copies of each event are for EventSource.onmessage.
-        const res = await fetch(o.gateway + taskPath + "/stream?frames=named", { headers, signal: streamStop.signal });
-        if (!res.ok || !String(res.headers.get("content-type")).startsWith("text/event-stream")) {
-          await res.text().catch(() => undefined);
-          throw new Error(`HTTP ${res.status}`);
-        }
-        await readSse(res, (ev) => {
-          if (ev.id !== undefined && ev.id !== "") lastEventId = ev.id;
-          if (ev.event === "error") return false;
-          let data;
-          try {
-            data = JSON.parse(ev.data);
-          } catch {
-            return false;
-          }
-          failures = 0;
-          const status = data.status;
-          if (ev.event === "progress") report(undefined, data.progress, data.message);
-          else if (ev.event === "state" || ev.event === "status") report(status, data.progress, data.progressMessage);
-          if (TERMINAL.has(status)) terminal = true;
-          return terminal;
-        });
-      } catch (e) {
-        if (signal.aborted) return undefined;
-        if (checked) {
-          log(`task ${taskId} ${checked.status} (read with GET: the stream did not say so)`);
-          return checked;
-        }
-        failures++;
-        if (failures >= 3) {
-          logError(`streaming unavailable (${describe(e)}); polling instead`);
-          streaming = false;
-          continue;
-        }
-        logError(`stream interrupted (${describe(e)}); reconnecting`);
-      } finally {
-        streamStop.abort();
-        signal.removeEventListener("abort", onAbort);
-        await check;
-      }
-      if (signal.aborted) return undefined;
-      if (checked && !terminal) {
-        log(`task ${taskId} ${checked.status} (read with GET: the stream did not say so)`);
-        return checked;
-      }
-      if (terminal) {
-        try {
-          return await getTask();
-        } catch (e) {
-          if (signal.aborted) return undefined;
-          logError(`could not read the finished task (${describe(e)}); retrying`);
-          streaming = false;
-          continue;
-        }
-      }
-      // The stream ended without a terminal state (proxy timeout, restart): resume after lastEventId.
-      await sleep(Math.min(500 * 2 ** failures, 5000), signal);
-      continue;
-    }
-    // Polling.
-    try {
-      const view = await getTask();
-      report(view.status, view.progress, view.progressMessage);
-      if (TERMINAL.has(view.status)) return view;
-    } catch (e) {
-      if (signal.aborted) return undefined;
-      if (e instanceof ApiError && e.status < 500 && e.status !== 429) throw e;
-      logError(`polling failed (${describe(e)}); retrying`);
-    }
-    await sleep(o.pollIntervalMs, signal);
-  }
-  return undefined;
+  return client.waitForTask(taskId, {
+    agentId: o.agent,
+    signal,
+    stream: o.stream,
+    pollIntervalMs: o.pollIntervalMs,
+    onUpdate: ({ status, progress, message }) => {
+      if (typeof progress === "number" && progress !== lastProgress) {
+        lastProgress = progress;
+        log(`task ${taskId} ${status || "working"} ${progress}%${message ? ` ${message}` : ""}`);
+      } else if (status) log(`task ${taskId} ${status}`);
+    },
+    onNotice: (level, message) => (level === "info" ? log(message) : logError(message)),
+  });
 }
 
-module.exports = { main, parseOptions, parseDuration, readSse, EXIT, HELP, UsageError };
+module.exports = { main, parseOptions, parseDuration, EXIT, HELP, UsageError };
