@@ -5,10 +5,10 @@
 import type { IDataObject, IExecuteFunctions, ILoadOptionsFunctions, IWebhookFunctions } from 'n8n-workflow';
 import { sleep } from 'n8n-workflow';
 
-import { gatewayRequest } from '../shared/transport';
-import type { JsonSchema } from './schema';
+import { TERMINAL_STATUSES, RESULT_PAGE_SIZE, type CreateTaskRequest } from '@dealscale/a2a-client';
 
-export const TERMINAL_STATUSES = ['completed', 'failed', 'cancelled', 'timeout'];
+import { withGateway } from '../shared/transport';
+import type { JsonSchema } from './schema';
 
 /** A task as GET /agents/:agentId/tasks/:taskId returns it. */
 export interface TaskView extends IDataObject {
@@ -37,16 +37,12 @@ export interface AgentCard extends IDataObject {
 }
 
 export const isTerminal = (task: { status?: unknown }) =>
-	typeof task.status === 'string' && TERMINAL_STATUSES.includes(task.status);
+	typeof task.status === 'string' && (TERMINAL_STATUSES as string[]).includes(task.status);
 
 type Context = IExecuteFunctions | ILoadOptionsFunctions | IWebhookFunctions;
 
-const enc = encodeURIComponent;
-
 export async function getAgentCard(this: Context, agentId: string, itemIndex?: number): Promise<AgentCard> {
-	return (await gatewayRequest.call(this, 'GET', `/agents/${enc(agentId)}`, undefined, undefined, {
-		itemIndex,
-	})) as AgentCard;
+	return (await withGateway(this, (client) => client.getCard(agentId), { itemIndex })) as AgentCard;
 }
 
 /** Agent cards fetched once per execution, whatever the number of items. */
@@ -73,14 +69,11 @@ export async function createTask(
 	body: IDataObject,
 	itemIndex: number,
 ): Promise<TaskView> {
-	return (await gatewayRequest.call(this, 'POST', `/agents/${enc(agentId)}/tasks`, body, undefined, {
-		itemIndex,
-	})) as TaskView;
+	return (await withGateway(this, (client) => client.createTask({ ...body, agentId } as unknown as CreateTaskRequest), { itemIndex })) as unknown as TaskView;
 }
 
 export async function getTask(this: Context, agentId: string, taskId: string, itemIndex?: number): Promise<TaskView> {
-	const path = `/agents/${enc(agentId)}/tasks/${enc(taskId)}`;
-	return (await gatewayRequest.call(this, 'GET', path, undefined, undefined, { itemIndex })) as TaskView;
+	return (await withGateway(this, (client) => client.getTask(taskId, { agentId }), { itemIndex })) as unknown as TaskView;
 }
 
 export async function cancelTask(
@@ -91,36 +84,23 @@ export async function cancelTask(
 	itemIndex?: number,
 	afterStop = false,
 ): Promise<TaskView> {
-	const path = `/agents/${enc(agentId)}/tasks/${enc(taskId)}/cancel`;
-	return (await gatewayRequest.call(this, 'POST', path, reason ? { reason } : {}, undefined, {
-		itemIndex,
-		afterStop,
-	})) as TaskView;
+	return (await withGateway(this, (client) => client.cancelTask(taskId, reason, { agentId }), { itemIndex, afterStop })) as unknown as TaskView;
 }
-
-/** Rows per result-page request: the gateway's maximum. */
-const RESULT_PAGE_SIZE = 10_000;
 
 /**
  * Every row of a completed task's result set (outputs.resultSet), following `nextCursor` from the
  * first page to the last.
  */
 export async function resultRows(this: IExecuteFunctions, agentId: string, taskId: string, itemIndex: number): Promise<IDataObject[]> {
-	const rows: IDataObject[] = [];
-	let cursor: string | undefined;
-	do {
-		const page = (await gatewayRequest.call(
-			this,
-			'GET',
-			`/agents/${enc(agentId)}/tasks/${enc(taskId)}/results`,
-			undefined,
-			{ limit: RESULT_PAGE_SIZE, ...(cursor ? { cursor } : {}) },
-			{ itemIndex },
-		)) as { items?: IDataObject[]; nextCursor?: string | null };
-		rows.push(...(page.items ?? []));
-		cursor = page.nextCursor ?? undefined;
-	} while (cursor);
-	return rows;
+	return await withGateway(
+		this,
+		async (client) => {
+			const rows: IDataObject[] = [];
+			for await (const row of client.results(taskId, { agentId, limit: RESULT_PAGE_SIZE })) rows.push(row as IDataObject);
+			return rows;
+		},
+		{ itemIndex },
+	);
 }
 
 /** Tasks per list request; the gateway allows up to 500. */
@@ -138,15 +118,8 @@ export async function listTasks(
 	let cursor: string | undefined;
 	do {
 		const pageSize = limit === undefined ? PAGE_SIZE : Math.min(PAGE_SIZE, limit - tasks.length);
-		const page = (await gatewayRequest.call(
-			this,
-			'GET',
-			`/agents/${enc(agentId)}/tasks`,
-			undefined,
-			{ ...filter, limit: pageSize, cursor },
-			{ itemIndex },
-		)) as { tasks?: TaskView[]; nextCursor?: string | null };
-		tasks.push(...(page.tasks ?? []));
+		const page = await withGateway(this, (client) => client.listTasks(agentId, { ...filter, limit: pageSize, cursor }), { itemIndex });
+		tasks.push(...((page.tasks ?? []) as unknown as TaskView[]));
 		cursor = page.nextCursor ?? undefined;
 	} while (cursor && (limit === undefined || tasks.length < limit));
 	return limit === undefined ? tasks : tasks.slice(0, limit);

@@ -1,6 +1,6 @@
 import type { ILoadOptionsFunctions, INodePropertyOptions } from 'n8n-workflow';
 
-import { gatewayRequest } from './transport';
+import { withGateway } from './transport';
 
 interface AgentSummary {
 	agentId: string;
@@ -21,7 +21,7 @@ const byName = (a: INodePropertyOptions, b: INodePropertyOptions) => a.name.loca
 
 /** The gateway's registry (GET /agents) as editor options: "Name (agentId)", sorted by name. */
 export async function agentOptions(this: ILoadOptionsFunctions): Promise<INodePropertyOptions[]> {
-	const { agents } = (await gatewayRequest.call(this, 'GET', '/agents')) as { agents?: AgentSummary[] };
+	const agents = (await withGateway(this, (client) => client.listAgents())) as AgentSummary[] | undefined;
 	return (agents ?? [])
 		.map((agent) => ({
 			name: agent.name && agent.name !== agent.agentId ? `${agent.name} (${agent.agentId})` : agent.agentId,
@@ -35,7 +35,7 @@ export async function agentOptions(this: ILoadOptionsFunctions): Promise<INodePr
 
 /** An agent's capabilities from its card (GET /agents/:agentId) as editor options: "Human Name (id)", sorted. */
 export async function capabilityOptions(this: ILoadOptionsFunctions, agentId: string): Promise<INodePropertyOptions[]> {
-	const card = (await gatewayRequest.call(this, 'GET', `/agents/${encodeURIComponent(agentId)}`)) as {
+	const card = (await withGateway(this, (client) => client.getCard(agentId))) as {
 		capabilities?: CapabilitySummary[];
 	};
 	return (card.capabilities ?? [])

@@ -1,7 +1,8 @@
 /**
- * Requests to the DealScale A2A gateway, shared by the nodes: every call goes through n8n's
- * `httpRequestWithAuthentication` with the `dealScaleA2AApi` credential (which adds the bearer
- * token, minting it first when the credential holds a signing secret), and every gateway refusal
+ * Requests to the DealScale A2A gateway, shared by the nodes: the @dealscale/a2a-client package
+ * (the one client the a2a-task runner uses too) over a transport that sends every call through
+ * n8n's `httpRequestWithAuthentication` with the `dealScaleA2AApi` credential (which adds the
+ * bearer token, minting it first when the credential holds a signing secret); every gateway refusal
  * becomes a NodeApiError whose message says what to do about it.
  */
 import type {
@@ -16,6 +17,7 @@ import type {
 	JsonObject,
 } from 'n8n-workflow';
 import { NodeApiError } from 'n8n-workflow';
+import { A2AClient, A2AError, type HttpRequest, type HttpResponse } from '@dealscale/a2a-client';
 
 import { mintFromCredential } from '../../credentials/DealScaleA2AApi.credentials';
 
@@ -61,11 +63,90 @@ export async function gatewayBaseUrl(this: GatewayContext): Promise<string> {
 }
 
 /**
- * Calls the gateway: `method` and `path` (e.g. `/agents/data-engineer/tasks`), a JSON `body` and a
- * query string `qs`. Resolves to the parsed JSON answer (undefined for 204). A refusal or an
- * unreachable gateway throws the NodeApiError made by {@link gatewayError}.
+ * The client's transport through n8n's request helpers. A refusal comes back to the client as an
+ * answer (which it types); only a request without an answer throws. The helpers are left to throw
+ * on a refusal first: on a 401 that is what makes n8n refresh an expirable credential and retry.
+ */
+function n8nTransport(context: GatewayContext, baseURL: string, options: GatewayRequestOptions): (req: HttpRequest) => Promise<HttpResponse> {
+	return async (req) => {
+		const request: IHttpRequestOptions = {
+			method: req.method as IHttpRequestMethods,
+			baseURL,
+			url: req.path,
+			json: true,
+			headers: { Accept: 'application/json', ...(options.headers ?? {}), ...(req.headers ?? {}) },
+			returnFullResponse: true,
+		};
+		if (req.body !== undefined) request.body = req.body as IDataObject;
+		if (req.query !== undefined) request.qs = dropEmpty(req.query as IDataObject);
+		let response: { statusCode: number; headers: Record<string, string>; body: unknown };
+		try {
+			if (options.afterStop) {
+				request.headers = { ...request.headers, Authorization: await bearerHeader.call(context) };
+				request.timeout = AFTER_STOP_TIMEOUT_MS;
+				response = await context.helpers.httpRequest(request);
+			} else {
+				response = await context.helpers.httpRequestWithAuthentication.call(context, CREDENTIAL_TYPE, request);
+			}
+		} catch (error) {
+			const refused = responseOf(error);
+			if (!refused?.status) throw error;
+			return { status: refused.status, headers: (refused.headers ?? {}) as Record<string, string>, body: jsonOrText(refused.data) };
+		}
+		return { status: response.statusCode, headers: response.headers ?? {}, body: response.body };
+	};
+}
+
+function jsonOrText(data: unknown): unknown {
+	if (typeof data !== 'string') return data;
+	try {
+		return JSON.parse(data);
+	} catch {
+		return data;
+	}
+}
+
+/**
+ * The gateway client for this node context. 429s are not waited for here: they surface as errors
+ * naming the wait, and n8n's "Retry On Fail" owns the retrying.
+ */
+export async function gatewayClient(this: GatewayContext, options: GatewayRequestOptions = {}): Promise<{ client: A2AClient; baseUrl: string }> {
+	const baseUrl = await gatewayBaseUrl.call(this);
+	return { client: new A2AClient({ transport: n8nTransport(this, baseUrl, options), rateLimitRetries: 0 }), baseUrl };
+}
+
+/**
+ * Runs `call` with the gateway client; a refusal or an unreachable gateway throws the NodeApiError
+ * made by {@link gatewayError}.
  *
- * Call it with the node's context: `await gatewayRequest.call(this, 'GET', '/agents')`.
+ * Call it with the node's context: `await withGateway(this, (client) => client.listAgents())`.
+ */
+export async function withGateway<T>(
+	context: GatewayContext,
+	call: (client: A2AClient) => Promise<T>,
+	options: GatewayRequestOptions = {},
+	what: { method?: string; path?: string } = {},
+): Promise<T> {
+	const { client, baseUrl } = await gatewayClient.call(context, options);
+	try {
+		return await call(client);
+	} catch (error) {
+		const a2a = error instanceof A2AError ? error : undefined;
+		throw gatewayError(context.getNode(), error, {
+			itemIndex: options.itemIndex,
+			baseUrl,
+			method: a2a?.method ?? what.method,
+			path: a2a?.path ?? what.path,
+		});
+	}
+}
+
+/**
+ * Calls the gateway: `method` and `path` (e.g. `/agents/data-engineer/tasks`), a JSON `body` and a
+ * query string `qs`. Resolves to the parsed JSON answer. A refusal or an unreachable gateway throws
+ * the NodeApiError made by {@link gatewayError}. For routes the client has no method for.
+ *
+ * Call it with the node's context: `await gatewayRequest.call(this, 'GET', '/webhooks')`.
  */
 export async function gatewayRequest<T = IDataObject>(
 	this: GatewayContext,
@@ -75,35 +156,7 @@ export async function gatewayRequest<T = IDataObject>(
 	qs?: IDataObject,
 	options: GatewayRequestOptions = {},
 ): Promise<T> {
-	const baseURL = await gatewayBaseUrl.call(this);
-	const request: IHttpRequestOptions = {
-		method,
-		baseURL,
-		url: path,
-		json: true,
-		headers: { Accept: 'application/json', ...(options.headers ?? {}) },
-	};
-	if (body !== undefined) request.body = body;
-	if (qs !== undefined) request.qs = dropEmpty(qs);
-	try {
-		if (options.afterStop) {
-			request.headers = { ...request.headers, Authorization: await bearerHeader.call(this) };
-			request.timeout = AFTER_STOP_TIMEOUT_MS;
-			return (await this.helpers.httpRequest(request)) as T;
-		}
-		return (await this.helpers.httpRequestWithAuthentication.call(
-			this,
-			CREDENTIAL_TYPE,
-			request,
-		)) as T;
-	} catch (error) {
-		throw gatewayError(this.getNode(), error, {
-			itemIndex: options.itemIndex,
-			baseUrl: baseURL,
-			method,
-			path,
-		});
-	}
+	return await withGateway(this, (client) => client.request<T>(method, path, { body, query: qs as HttpRequest['query'] }), options, { method, path });
 }
 
 /** The gateway's error body: `{error: {code, message, details?}}`. */
@@ -192,11 +245,14 @@ export interface GatewayErrorContext {
  * `context.retryAfterSeconds` the wait of a 429.
  */
 export function gatewayError(node: INode, error: unknown, context: GatewayErrorContext = {}): NodeApiError {
-	const response = responseOf(error);
+	const a2a = error instanceof A2AError && error.status !== undefined ? error : undefined;
+	const response = a2a ? undefined : responseOf(error);
 	const status =
+		a2a?.status ??
 		response?.status ??
 		(Number((error as { httpCode?: unknown })?.httpCode) || undefined);
 	const body =
+		parseBody(a2a?.body) ??
 		parseBody(response?.data) ??
 		parseBody((error as { context?: { data?: unknown } })?.context?.data);
 	const gatewayMessage = body?.message ?? '';
@@ -247,7 +303,7 @@ export function gatewayError(node: INode, error: unknown, context: GatewayErrorC
 			message = `Request too large: ${gatewayMessage || 'the inputs exceed the gateway body limit'}`;
 			break;
 		case 429: {
-			const header = Number(headerValue(response?.headers, 'retry-after'));
+			const header = a2a?.retryAfterSeconds ?? Number(headerValue(response?.headers, 'retry-after'));
 			const fromBody = Number(details?.retryAfterSeconds);
 			retryAfterSeconds = Number.isFinite(header) && header > 0 ? header : Number.isFinite(fromBody) && fromBody > 0 ? fromBody : undefined;
 			message =
