@@ -1,5 +1,8 @@
 /** Types of the DealScale A2A client (index.js). */
 
+/** A task id, or the pending `createTask(...).taskId`. */
+export type TaskId = string | PromiseLike<string>;
+
 export type TaskStatus = "submitted" | "working" | "completed" | "failed" | "cancelled" | "timeout";
 
 /** A task as every route returns it: ours and the design document's A2ATask fields. */
@@ -113,13 +116,15 @@ export declare class A2AClient {
   request<T = any>(method: string, path: string, options?: { query?: HttpRequest["query"]; body?: unknown; signal?: AbortSignal }): Promise<T>;
   listAgents(): Promise<AgentSummary[]>;
   getCard(agentId: string): Promise<Record<string, any>>;
-  createTask(request: CreateTaskRequest, options?: { signal?: AbortSignal }): Promise<A2ATask>;
-  getTask(taskId: string, options?: { agentId?: string; signal?: AbortSignal }): Promise<A2ATask>;
+  /** The promise's `taskId` resolves to the new task's id: waitForTask accepts it unawaited. */
+  createTask(request: CreateTaskRequest, options?: { signal?: AbortSignal }): Promise<A2ATask> & { taskId: Promise<string> };
+  /** Without agentId the agent is the one createTask used, or read once with GET /tasks/:taskId. */
+  getTask(taskId: TaskId, options?: { agentId?: string; signal?: AbortSignal }): Promise<A2ATask>;
   listTasks(agentId: string, options?: { status?: string; type?: string; limit?: number; cursor?: string; signal?: AbortSignal }): Promise<{ tasks: A2ATask[]; nextCursor: string | null }>;
-  cancelTask(taskId: string, reason?: string, options?: { agentId?: string; signal?: AbortSignal }): Promise<A2ATask>;
+  cancelTask(taskId: TaskId, reason?: string, options?: { agentId?: string; signal?: AbortSignal }): Promise<A2ATask>;
   resultPage(taskId: string, options?: { agentId?: string; cursor?: string; limit?: number; signal?: AbortSignal }): Promise<ResultPage>;
   results(taskId: string, options?: { agentId?: string; limit?: number; signal?: AbortSignal }): AsyncGenerator<Record<string, unknown>>;
-  waitForTask(taskId: string, options?: WaitOptions): Promise<A2ATask>;
+  waitForTask(taskId: TaskId, options?: WaitOptions): Promise<A2ATask>;
 }
 
 export declare function fetchTransport(options: { baseUrl: string; token?: A2AClientOptions["token"]; fetch?: typeof fetch }): Transport;

@@ -222,29 +222,43 @@ class A2AClient {
   /**
    * Creates a task: `targetAgentId` (or `agentId`) is the agent, `type` the capability; the rest is
    * the create body (inputs, priority, idempotencyKey, callbackUrl, metadata, instanceId, tenantId).
+   * The promise also has a `taskId` promise: the design document's map-reduce hands the pending
+   * create's `.taskId` to waitForTask without awaiting the create, and waitForTask awaits it.
    */
-  async createTask(request, { signal } = {}) {
-    const { targetAgentId, agentId, ...rest } = request || {};
-    const agent = targetAgentId || agentId;
-    if (!agent) throw new TypeError("createTask needs targetAgentId (or agentId)");
-    const body = { ...rest, ...(targetAgentId ? { targetAgentId } : {}) };
-    const task = await this.request("POST", `/agents/${enc(agent)}/tasks`, { body, signal });
-    this.agents.set(task.taskId, task.agentId || agent);
-    return task;
+  createTask(request, { signal } = {}) {
+    const created = (async () => {
+      const { targetAgentId, agentId, ...rest } = request || {};
+      const agent = targetAgentId || agentId;
+      if (!agent) throw new TypeError("createTask needs targetAgentId (or agentId)");
+      const body = { ...rest, ...(targetAgentId ? { targetAgentId } : {}) };
+      const task = await this.request("POST", `/agents/${enc(agent)}/tasks`, { body, signal });
+      this.agents.set(task.taskId, task.agentId || agent);
+      return task;
+    })();
+    const taskId = created.then((task) => task.taskId);
+    // Rejections are the create's to report; nobody need await this one.
+    taskId.catch(() => undefined);
+    return Object.assign(created, { taskId });
   }
 
-  agentOf(taskId, agentId) {
-    const agent = agentId || this.agents.get(taskId);
-    if (!agent) throw new TypeError(`no agent known for task ${taskId}: pass {agentId}`);
+  /** The agent that runs a task: given, remembered from createTask, or read with GET /tasks/:taskId. */
+  async agentOf(taskId, agentId, signal) {
+    if (agentId) return agentId;
+    let agent = this.agents.get(taskId);
+    if (!agent) {
+      agent = (await this.request("GET", `/tasks/${enc(taskId)}`, { signal })).agentId;
+      this.agents.set(taskId, agent);
+    }
     return agent;
   }
 
-  taskPath(taskId, agentId) {
-    return `/agents/${enc(this.agentOf(taskId, agentId))}/tasks/${enc(taskId)}`;
+  async taskPath(taskId, agentId, signal) {
+    return `/agents/${enc(await this.agentOf(taskId, agentId, signal))}/tasks/${enc(taskId)}`;
   }
 
-  getTask(taskId, { agentId, signal } = {}) {
-    return this.request("GET", this.taskPath(taskId, agentId), { signal });
+  async getTask(taskId, { agentId, signal } = {}) {
+    const id = await taskId;
+    return this.request("GET", await this.taskPath(id, agentId, signal), { signal });
   }
 
   /** One page of an agent's tasks, newest first: {tasks, nextCursor}. */
@@ -253,13 +267,14 @@ class A2AClient {
   }
 
   /** Cancels a task (its reserved credits are released); a finished task is a ConflictError. */
-  cancelTask(taskId, reason, { agentId, signal } = {}) {
-    return this.request("POST", `${this.taskPath(taskId, agentId)}/cancel`, { body: reason ? { reason } : {}, signal });
+  async cancelTask(taskId, reason, { agentId, signal } = {}) {
+    const id = await taskId;
+    return this.request("POST", `${await this.taskPath(id, agentId, signal)}/cancel`, { body: reason ? { reason } : {}, signal });
   }
 
   /** One page of a completed task's result set: {items, nextCursor, total}. */
-  resultPage(taskId, { agentId, cursor, limit = RESULT_PAGE_SIZE, signal } = {}) {
-    return this.request("GET", `${this.taskPath(taskId, agentId)}/results`, { query: { limit, cursor }, signal });
+  async resultPage(taskId, { agentId, cursor, limit = RESULT_PAGE_SIZE, signal } = {}) {
+    return this.request("GET", `${await this.taskPath(taskId, agentId, signal)}/results`, { query: { limit, cursor }, signal });
   }
 
   /** Every row of a completed task's result set, a page at a time. */
@@ -282,7 +297,8 @@ class A2AClient {
    * @param {string} taskId
    * @param {import("./index").WaitOptions} [options]
    */
-  async waitForTask(taskId, options = {}) {
+  async waitForTask(taskIdOrPending, options = {}) {
+    const taskId = await taskIdOrPending;
     const stop = new AbortController();
     const abort = () => stop.abort(options.signal.reason);
     if (options.signal) {
@@ -292,7 +308,7 @@ class A2AClient {
     let last;
     let timer;
     if (options.timeout !== undefined) {
-      timer = setTimeout(() => stop.abort(new WaitTimeoutError(`task ${taskId} did not end within ${options.timeout} ms`, { path: this.taskPath(taskId, options.agentId) })), options.timeout);
+      timer = setTimeout(() => stop.abort(new WaitTimeoutError(`task ${taskId} did not end within ${options.timeout} ms`)), options.timeout);
     }
     try {
       return await this.follow(taskId, options, stop.signal, (view) => (last = view));
@@ -306,7 +322,7 @@ class A2AClient {
   }
 
   async follow(taskId, options, signal, seen) {
-    const path = this.taskPath(taskId, options.agentId);
+    const path = await this.taskPath(taskId, options.agentId, signal);
     const notice = options.onNotice || (() => undefined);
     const update = options.onUpdate || (() => undefined);
     const pollIntervalMs = options.pollIntervalMs ?? 1000;

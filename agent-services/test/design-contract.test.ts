@@ -87,6 +87,16 @@ describe("agent ids and addresses", () => {
     expect((await t.request("GET", `/DataEngineer/tasks/${k6.body.taskId}`, { token })).status).toBe(200);
   });
 
+  test("GET /tasks/:taskId finds a task by its id alone, for its own tenant only", async () => {
+    const created = await create("DataEngineer", "validateLeads", { leadIds: leadIds.slice(0, 1) });
+    const byId = await t.request("GET", `/tasks/${created.taskId}`, { token });
+    expect(byId.status).toBe(200);
+    expect(byId.body).toMatchObject({ taskId: created.taskId, agentId: "data-engineer", targetAgentId: "DataEngineer" });
+    const other = t.token(await t.tenant(10));
+    expect((await t.request("GET", `/tasks/${created.taskId}`, { token: other })).status).toBe(404);
+    expect((await t.request("GET", "/tasks/not-a-uuid", { token })).status).toBe(404);
+  });
+
   test("a body naming another agent than the URL is refused with its path; an unknown agent is 404", async () => {
     const wrong = await t.request("POST", "/agents/DataEngineer/tasks", { token, body: { targetAgentId: "AudienceArchitect", type: "validateLeads", inputs: {} } });
     expect(wrong.status).toBe(400);

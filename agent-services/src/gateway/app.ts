@@ -116,6 +116,11 @@ export function createGateway(deps: GatewayDeps): express.Express {
     res.json(await deps.service.getTask(caller, String(req.params.agentId), String(req.params.taskId)));
   }));
 
+  // By id alone: its agentId (for the agent's routes: stream, cancel, results) is in the answer.
+  app.get("/tasks/:taskId", route(read, async (req, res, caller) => {
+    res.json(await deps.service.getTaskById(caller, String(req.params.taskId)));
+  }));
+
   app.get("/agents/:agentId/tasks/:taskId/results", route(read, async (req, res, caller) => {
     res.json(await deps.service.getResults(caller, String(req.params.agentId), String(req.params.taskId), req.query));
   }));

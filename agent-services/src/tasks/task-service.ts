@@ -265,6 +265,14 @@ export class TaskService {
     return store.toView(await this.getTaskRow(caller, agentId, taskId));
   }
 
+  /** A task by its id alone (the design document's clients know only taskId); 404 for other tenants'. */
+  async getTaskById(caller: Caller, taskId: string): Promise<store.TaskView> {
+    if (!isUuid(taskId)) throw notFound(`task "${taskId}"`);
+    const row = await withTenant(this.pool, caller.tenantId, (tx) => store.getTaskById(tx, taskId));
+    if (!row) throw notFound(`task "${taskId}"`);
+    return store.toView(row);
+  }
+
   async getTaskRow(caller: Caller, agentId: string, taskId: string): Promise<store.TaskRow> {
     this.requireAgent(agentId);
     if (!isUuid(taskId)) throw notFound(`task "${taskId}"`);

@@ -391,6 +391,11 @@ export async function getTask(tx: TenantTx, agentId: string, taskId: string): Pr
   return tx.one<TaskRow>("SELECT * FROM tasks WHERE id = $1 AND agent_id = $2", [taskId, agentId]);
 }
 
+/** A task of the transaction's tenant by its id alone, whichever agent runs it. */
+export async function getTaskById(tx: TenantTx, taskId: string): Promise<TaskRow | undefined> {
+  return tx.one<TaskRow>("SELECT * FROM tasks WHERE id = $1", [taskId]);
+}
+
 export interface ListQuery {
   agentId: string;
   statuses?: TaskState[];
