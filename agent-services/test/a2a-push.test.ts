@@ -74,7 +74,7 @@ describe.each(["JSONRPC", "HTTP+JSON"] as const)("over %s", (binding) => {
     expect(delivery.headers["x-a2a-notification-token"]).toBe("tok-1");
     expect(delivery.headers["x-dealscale-signature"]).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
     expect(delivery.body.task).toMatchObject({ id: task.id, status: { state: "TASK_STATE_COMPLETED" } });
-    expect(delivery.body.task.artifacts[0].parts[0].data).toEqual({ echoed: { leadIds: ["x"], message: "push" } });
+    expect(delivery.body.task.artifacts[0].parts[0].data).toEqual({ echoed: { leadIds: ["x"], message: "push" }, creditsUsed: 0 });
   });
 
   test("configs can be created for a task, read, listed and deleted; a deleted config gets nothing", async () => {

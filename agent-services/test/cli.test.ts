@@ -162,6 +162,25 @@ describe("tenant, token, credits and audit commands", () => {
     expect(events.rows.map((e) => e.event_type)).toEqual(["tenant_created", "credits_granted", "tenant_settings_changed", "tenant_settings_changed"]);
   });
 
+  test("tenant:settings --campaign-template: a file sets launchCampaign's default, off requires one, builtin goes back; a bad file is a usage error", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "cli-template-"));
+    const file = path.join(dir, "house.json");
+    writeFileSync(file, JSON.stringify({ subject: "Hi {{firstName}}", body: "Hello from us" }));
+    const set = await cli(["tenant:settings", "--tenant", tenantId, "--campaign-template", file]);
+    expect([set.code, set.stderr]).toEqual([0, ""]);
+    expect(JSON.parse(set.stdout).campaignTemplate).toEqual({ subject: "Hi {{firstName}}", body: "Hello from us" });
+    const off = await cli(["tenant:settings", "--tenant", tenantId, "--campaign-template", "off"]);
+    expect(JSON.parse(off.stdout).campaignTemplate).toBe(false);
+    const builtin = await cli(["tenant:settings", "--tenant", tenantId, "--campaign-template", "builtin"]);
+    expect(JSON.parse(builtin.stdout).campaignTemplate).toBeUndefined();
+    writeFileSync(file, JSON.stringify({ subject: "no body" }));
+    const bad = await cli(["tenant:settings", "--tenant", tenantId, "--campaign-template", file]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/must hold \{"subject"/);
+    const missing = await cli(["tenant:settings", "--tenant", tenantId, "--campaign-template", path.join(dir, "nope.json")]);
+    expect(missing.code).toBe(2);
+  });
+
   test("credits:balance of a tenant that does not exist → exit 1 with one line", async () => {
     const r = await cli(["credits:balance", "--tenant", "0d3e0000-0000-4000-8000-00000000ffff"]);
     expect(r.code).toBe(1);
