@@ -196,6 +196,15 @@ test("a retry under the same key after the task failed runs it again as key~2, t
   expect(await keysOf(slowKey)).toEqual([{ idempotency_key: slowKey, status: "completed" }]);
 });
 
+test("--agent takes the design document's id (TestAgent for test-agent): the task runs on the canonical agent", async () => {
+  const r = await run(["--agent", "TestAgent", "--capability", "slow", "--inputs", '{"ms":200}']);
+  expect([r.code, r.stderr]).toEqual([0, ""]);
+  const [out] = outputsOf(r.lines);
+  expect(out).toMatchObject({ agent: "TestAgent", status: "completed", result: { sleptMs: 200 } });
+  const task = await t.request("GET", `/tasks/${out.taskId}`, { token });
+  expect(task.body).toMatchObject({ agentId: A, targetAgentId: "TestAgent" });
+});
+
 test("--no-stream follows the task by polling", async () => {
   const r = await run(["--agent", A, "--capability", "slow", "--inputs", '{"ms":300}', "--no-stream", "--poll-interval", "0.1"]);
   expect(r.code).toBe(0);
