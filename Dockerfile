@@ -25,6 +25,8 @@ COPY kestra-runner/package.json kestra-runner/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY db/ db/
+# The task view's type comes from the client package (types only; nothing of it runs in the image).
+COPY a2a-client/ a2a-client/
 COPY agent-services/ agent-services/
 RUN npm run build
 

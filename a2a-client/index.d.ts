@@ -8,7 +8,9 @@ export type TaskStatus = "submitted" | "working" | "completed" | "failed" | "can
 /** A task as every route returns it: ours and the design document's A2ATask fields. */
 export interface A2ATask {
   taskId: string;
+  /** The canonical agent id (data-engineer). */
   agentId: string;
+  /** The design document's A2ATask fields: the agent by its document id, the caller's agentId, the tenant. */
   targetAgentId: string;
   requesterAgentId: string | null;
   tenantId: string;
@@ -27,6 +29,7 @@ export interface A2ATask {
   updatedAt: string;
   startedAt: string | null;
   completedAt: string | null;
+  /** Seconds from creation to the end, once the task has ended. */
   actualDuration: number | null;
   metadata: Record<string, unknown>;
 }

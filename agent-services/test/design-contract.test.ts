@@ -5,31 +5,20 @@
  * read, launchCampaign as its pattern calls it, and its SSE frames through the `eventsource`
  * package's onmessage. Against a live stack with a local SMTP server.
  */
-import type { AddressInfo } from "node:net";
-import { SMTPServer } from "smtp-server";
-import { simpleParser, type ParsedMail } from "mailparser";
 import { EventSource } from "eventsource";
 import { startTestStack, type TestStack } from "./support/harness";
+import { startSmtpSink, type SmtpSink } from "./support/smtp-sink";
 
 let t: TestStack;
 let tenant: string;
 let token: string;
-let smtp: SMTPServer;
-const received: ParsedMail[] = [];
+let smtp: SmtpSink;
 let leadIds: string[];
 
 beforeAll(async () => {
-  smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ["STARTTLS", "AUTH"],
-    logger: false,
-    onData(stream, _session, cb) {
-      simpleParser(stream).then((mail) => (received.push(mail), cb()), (err) => cb(err));
-    },
-  });
-  await new Promise<void>((resolve) => smtp.listen(0, "127.0.0.1", () => resolve()));
+  smtp = await startSmtpSink();
   t = await startTestStack({
-    SMTP_URL: `smtp://127.0.0.1:${(smtp.server.address() as AddressInfo).port}`,
+    SMTP_URL: smtp.url,
     SMTP_FROM: "DealScale <campaigns@dealscale.test>",
     CAMPAIGN_SWEEP_INTERVAL_MS: "200",
   });
@@ -48,7 +37,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await t?.close();
-  await new Promise<void>((resolve) => smtp.close(() => resolve()));
+  await smtp?.close();
 });
 
 async function create(agent: string, type: string, inputs: Record<string, unknown>, extra: Record<string, unknown> = {}) {
@@ -193,7 +182,7 @@ describe("launchCampaign as the document calls it", () => {
     expect(done.status).toBe("completed");
     expect(done.outputs.campaignId).toEqual(expect.any(String));
     expect(done.inputs.template.body).toMatch(/\{\{firstName\|there\}\}/);
-    const mail = received.find((m) => (Array.isArray(m.to) ? m.to : [m.to]).some((a) => a?.value.some((v) => v.address === "lead0@contract.test")));
+    const [mail] = smtp.to("lead0@contract.test");
     expect(mail?.subject).toBe("Lead0, a quick question about Company 0");
   });
 

@@ -9,6 +9,7 @@ import http from "node:http";
 import { randomBytes } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { startTestStack, sleep, type TestStack } from "./support/harness";
+import { fakeServer, json, type Fake, type Seen } from "./support/fake-http";
 import { tenantBalance } from "../src/tasks/tenants";
 import { withTenant } from "../src/store/tenant-tx";
 import { normaliseTitle, seniorityFromTitle, normaliseSeniority } from "../src/agents/data-engineer/enrich-normalise";
@@ -21,60 +22,6 @@ const APOLLO_TENANT_KEY = "apollo-tenant-key";
 const CLEARBIT_KEY = "sk_clearbit_test";
 const ZI_USER = "zi-user@example.com";
 const ZI_PASS = "zi-password";
-
-interface Seen {
-  method: string;
-  path: string;
-  query: URLSearchParams;
-  headers: http.IncomingHttpHeaders;
-  body: any;
-  at: number;
-}
-
-interface Fake {
-  url: string;
-  seen: Seen[];
-  close(): Promise<void>;
-}
-
-/** A local HTTP server: `handle` answers each request (status, json body, headers). */
-async function fakeServer(handle: (req: Seen, res: http.ServerResponse) => void | Promise<void>): Promise<Fake> {
-  const seen: Seen[] = [];
-  const server = http.createServer((req, res) => {
-    let raw = "";
-    req.on("data", (c) => (raw += c));
-    req.on("end", async () => {
-      const u = new URL(req.url ?? "/", "http://x");
-      let body: any = null;
-      try {
-        body = raw ? JSON.parse(raw) : null;
-      } catch {
-        body = raw;
-      }
-      const s: Seen = { method: req.method ?? "GET", path: u.pathname, query: u.searchParams, headers: req.headers, body, at: Date.now() };
-      seen.push(s);
-      try {
-        await handle(s, res);
-      } catch (e) {
-        if (!res.headersSent) res.writeHead(500).end(String(e));
-      }
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    seen,
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
-  };
-}
-
-const json = (res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
-  res.writeHead(status, { "content-type": "application/json", ...headers });
-  res.end(body === undefined ? "" : JSON.stringify(body));
-};
 
 // ---- Apollo: POST /api/v1/people/match, GET /api/v1/organizations/enrich?domain= (x-api-key) ----
 const apolloPeople: Record<string, any> = {

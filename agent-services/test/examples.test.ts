@@ -4,11 +4,10 @@
  * run through @dealscale/a2a-client against a live stack: Apollo, Clearbit and ZoomInfo as local
  * fakes that know everyone, and a local SMTP server for the campaign.
  */
-import type { AddressInfo } from "node:net";
-import { SMTPServer } from "smtp-server";
 import { A2AClient, InsufficientCreditsError, NotFoundError, ValidationError, WaitTimeoutError } from "@dealscale/a2a-client";
 import { startTestStack, type TestStack } from "./support/harness";
 import { startProviderFakes, type ProviderFakes } from "./support/provider-fakes";
+import { startSmtpSink, type SmtpSink } from "./support/smtp-sink";
 import { setCandidateLeads } from "../../examples/support";
 import { sequentialAgentChain } from "../../examples/sequential-chain";
 import { parallelEnrichment } from "../../examples/parallel-enrichment";
@@ -19,19 +18,17 @@ import { tenantBalance } from "../src/tasks/tenants";
 
 let t: TestStack;
 let fakes: ProviderFakes;
-let smtp: SMTPServer;
-let mails = 0;
+let smtp: SmtpSink;
 let tenant: string;
 let leadIds: string[];
 
 beforeAll(async () => {
   fakes = await startProviderFakes();
-  smtp = new SMTPServer({ authOptional: true, disabledCommands: ["STARTTLS", "AUTH"], logger: false, onData: (stream, _s, cb) => stream.on("data", () => undefined).on("end", () => (mails++, cb())) });
-  await new Promise<void>((resolve) => smtp.listen(0, "127.0.0.1", () => resolve()));
+  smtp = await startSmtpSink();
   t = await startTestStack({
     ...fakes.env,
     ENRICH_CONCURRENCY: "20",
-    SMTP_URL: `smtp://127.0.0.1:${(smtp.server.address() as AddressInfo).port}`,
+    SMTP_URL: smtp.url,
     SMTP_FROM: "Examples <examples@dealscale.test>",
     CAMPAIGN_SWEEP_INTERVAL_MS: "200",
   });
@@ -50,7 +47,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.close();
   await fakes?.close();
-  await new Promise<void>((resolve) => smtp.close(() => resolve()));
+  await smtp?.close();
 });
 
 const agentsOf = async () => (await t.owner.query("SELECT DISTINCT agent_id FROM tasks WHERE tenant_id = $1", [tenant])).rows.map((r) => r.agent_id).sort();
@@ -64,7 +61,7 @@ test("Pattern 1, sequential chain: enrich -> score -> campaign, as the document 
   // The campaign's audience is the scoring's top leads, mailed with the default template.
   expect(result.inputs.audienceLeadIds).toHaveLength(100);
   expect(result.inputs.template.body).toContain("{{firstName|there}}");
-  expect(mails).toBeGreaterThan(0);
+  expect(smtp.mails.length).toBeGreaterThan(0);
   expect(await agentsOf()).toEqual(expect.arrayContaining(["audience-architect", "campaign-orchestrator", "data-engineer"]));
 }, 120_000);
 

@@ -13,9 +13,8 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { readFileSync, readdirSync, rmSync } from "node:fs";
 import path from "node:path";
-import { SMTPServer } from "smtp-server";
-import { simpleParser, type ParsedMail } from "mailparser";
 import { startTestStack, type TestStack } from "./support/harness";
+import { startSmtpSink, type SmtpSink } from "./support/smtp-sink";
 import {
   FLOWS_DIR,
   RUNNER_BIN,
@@ -41,11 +40,10 @@ const APOLLO_KEY = "apollo-rehearsal-key";
 const KESTRA_ID = /^[0-9A-Za-z]{22}$/;
 
 let t: TestStack;
-let smtp: SMTPServer;
+let smtp: SmtpSink;
 let apollo: http.Server;
 let apolloCalls = 0;
 let binDir: string;
-const mails: ParsedMail[] = [];
 
 /** Apollo's people/match: every address is a Head of Growth at the company of its domain (organizations/enrich: none). */
 function apolloHandler(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -70,22 +68,11 @@ function apolloHandler(req: http.IncomingMessage, res: http.ServerResponse): voi
 }
 
 beforeAll(async () => {
-  smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ["STARTTLS", "AUTH"],
-    logger: false,
-    onData(stream, _session, cb) {
-      simpleParser(stream).then((mail) => {
-        mails.push(mail);
-        cb();
-      }, cb);
-    },
-  });
-  await new Promise<void>((resolve) => smtp.listen(0, "127.0.0.1", () => resolve()));
+  smtp = await startSmtpSink();
   apollo = http.createServer(apolloHandler);
   await new Promise<void>((resolve) => apollo.listen(0, "127.0.0.1", () => resolve()));
   t = await startTestStack({
-    SMTP_URL: `smtp://127.0.0.1:${(smtp.server.address() as AddressInfo).port}`,
+    SMTP_URL: smtp.url,
     SMTP_FROM: "DealScale Campaigns <campaigns@dealscale.test>",
     APOLLO_API_KEY: APOLLO_KEY,
     APOLLO_BASE_URL: `http://127.0.0.1:${(apollo.address() as AddressInfo).port}`,
@@ -96,7 +83,7 @@ afterAll(async () => {
   for (const child of runningProcesses) child.kill("SIGKILL");
   if (binDir) rmSync(binDir, { recursive: true, force: true });
   await t?.close();
-  await new Promise<void>((resolve) => smtp.close(() => resolve()));
+  await smtp?.close();
   apollo.closeAllConnections();
   await new Promise<void>((resolve) => apollo.close(() => resolve()));
 });
@@ -274,7 +261,7 @@ describe("lookalike_campaign", () => {
     const byId = await leadsById(audience);
     for (const id of audience) {
       const lead = byId.get(id);
-      const mail = mails.find((m) => (Array.isArray(m.to) ? m.to : [m.to]).some((a) => a?.value.some((v) => v.address === lead.email)));
+      const [mail] = smtp.to(lead.email);
       expect(mail?.subject).toBe(`Hi ${lead.email.split("@")[0].replace(/^./, (c: string) => c.toUpperCase())}`);
       expect(mail?.text).toContain("looks like a fit.");
       expect(mail?.text).toContain(`${t.url}/campaigns/unsubscribe?token=`);

@@ -6,6 +6,7 @@ import type { TenantTx } from "../store/tenant-tx";
 import { allowedFrom, type TaskState } from "../protocol/task-states";
 import { milliToCredits } from "../protocol/credits";
 import { agentAlias } from "../protocol/agent-card";
+import type { A2ATask } from "@dealscale/a2a-client";
 
 export interface TaskRow {
   id: string;
@@ -36,32 +37,11 @@ export interface TaskRow {
   completed_at: Date | null;
 }
 
-export interface TaskView {
-  taskId: string;
-  agentId: string;
-  /** The design document's A2ATask fields: the agent by its document id, the caller, the tenant. */
-  targetAgentId: string;
-  requesterAgentId: string | null;
-  tenantId: string;
-  type: string;
-  status: TaskState;
-  priority: number;
-  progress: number;
-  progressMessage: string | null;
-  inputs: Record<string, unknown>;
-  outputs: Record<string, unknown> | null;
-  error: TaskRow["error"];
-  idempotencyKey: string | null;
-  creditsReserved: number;
-  creditsUsed: number;
-  createdAt: string;
-  updatedAt: string;
-  startedAt: string | null;
-  completedAt: string | null;
-  /** Seconds from creation to the end, once the task has ended. */
-  actualDuration: number | null;
-  metadata: Record<string, unknown>;
-}
+/**
+ * A task as every route returns it: the wire type the client package declares (A2ATask, our fields
+ * and the design document's), so the server and the client cannot drift apart.
+ */
+export type TaskView = A2ATask;
 
 export function toView(row: TaskRow): TaskView {
   return {

@@ -3,22 +3,16 @@
  * any email address with a title, a company and a city derived from it, in the provider's own
  * response shape (see providers/*.ts). `down` makes one answer 503 to everything.
  */
-import http from "node:http";
-import type { AddressInfo } from "node:net";
+import type { ServerResponse } from "node:http";
+import { fakeServer, json, type Seen } from "./fake-http";
 
 export interface ProviderFakes {
   env: Record<string, string>;
-  down: Set<"apollo" | "clearbit" | "zoominfo">;
-  calls: Record<"apollo" | "clearbit" | "zoominfo", number>;
+  down: Set<Provider>;
   close(): Promise<void>;
 }
 
 const KEYS = { apollo: "apollo-fake-key", clearbit: "sk_clearbit_fake", ziUser: "zi@fake.test", ziPass: "zi-fake-password" };
-
-function json(res: http.ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { "content-type": "application/json" });
-  res.end(JSON.stringify(body));
-}
 
 function company(email: string) {
   const domain = email.split("@")[1] ?? "example.com";
@@ -26,30 +20,19 @@ function company(email: string) {
   return { domain, name };
 }
 
-async function serve(name: keyof ProviderFakes["calls"], fakes: ProviderFakes, handle: (path: string, query: URLSearchParams, body: any, headers: http.IncomingHttpHeaders, res: http.ServerResponse) => void) {
-  const server = http.createServer((req, res) => {
-    let raw = "";
-    req.on("data", (c) => (raw += c));
-    req.on("end", () => {
-      fakes.calls[name]++;
-      if (fakes.down.has(name)) return json(res, 503, { error: "service unavailable" });
-      const u = new URL(req.url ?? "/", "http://x");
-      let body: any = null;
-      try {
-        body = raw ? JSON.parse(raw) : null;
-      } catch {
-        body = raw;
-      }
-      handle(u.pathname, u.searchParams, body, req.headers, res);
-    });
+type Provider = "apollo" | "clearbit" | "zoominfo";
+
+/** A provider's fake: 503 to everything while the provider is `down`, else `handle`. */
+function serve(name: Provider, fakes: ProviderFakes, handle: (req: Seen, res: ServerResponse) => void) {
+  return fakeServer((req, res) => {
+    if (fakes.down.has(name)) return json(res, 503, { error: "service unavailable" });
+    handle(req, res);
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
 export async function startProviderFakes(): Promise<ProviderFakes> {
-  const fakes: ProviderFakes = { env: {}, down: new Set(), calls: { apollo: 0, clearbit: 0, zoominfo: 0 }, close: async () => undefined };
-  const apollo = await serve("apollo", fakes, (path, _q, body, headers, res) => {
+  const fakes: ProviderFakes = { env: {}, down: new Set(), close: async () => undefined };
+  const apollo = await serve("apollo", fakes, ({ path, body, headers }, res) => {
     if (headers["x-api-key"] !== KEYS.apollo) return json(res, 401, { error: "Invalid access credentials." });
     if (path === "/api/v1/people/match") {
       const email = String(body?.email ?? "");
@@ -58,7 +41,7 @@ export async function startProviderFakes(): Promise<ProviderFakes> {
     }
     json(res, 404, { error: "not found" });
   });
-  const clearbit = await serve("clearbit", fakes, (path, q, _b, headers, res) => {
+  const clearbit = await serve("clearbit", fakes, ({ path, query: q, headers }, res) => {
     if (headers.authorization !== `Bearer ${KEYS.clearbit}`) return json(res, 401, { error: { type: "auth_required" } });
     if (path === "/v2/combined/find") {
       const email = q.get("email") ?? "";
@@ -70,7 +53,7 @@ export async function startProviderFakes(): Promise<ProviderFakes> {
     }
     json(res, 404, { error: { type: "unknown_record" } });
   });
-  const zoominfo = await serve("zoominfo", fakes, (path, _q, body, headers, res) => {
+  const zoominfo = await serve("zoominfo", fakes, ({ path, body, headers }, res) => {
     if (path === "/authenticate") {
       return body?.username === KEYS.ziUser && body?.password === KEYS.ziPass ? json(res, 200, { jwt: "eyJ.fake.sig" }) : json(res, 401, { error: "Invalid username or password" });
     }
@@ -85,7 +68,6 @@ export async function startProviderFakes(): Promise<ProviderFakes> {
     }
     json(res, 404, { error: "no route" });
   });
-  const servers = [apollo, clearbit, zoominfo];
   fakes.env = {
     APOLLO_API_KEY: KEYS.apollo,
     APOLLO_BASE_URL: apollo.url,
@@ -96,10 +78,7 @@ export async function startProviderFakes(): Promise<ProviderFakes> {
     ZOOMINFO_BASE_URL: zoominfo.url,
   };
   fakes.close = async () => {
-    await Promise.all(servers.map(({ server }) => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    })));
+    await Promise.all([apollo, clearbit, zoominfo].map((fake) => fake.close()));
   };
   return fakes;
 }
