@@ -136,7 +136,19 @@ export declare function errorFor(status: number, body: unknown, headers: HttpRes
 export declare const TERMINAL_STATUSES: TaskStatus[];
 export declare const RESULT_PAGE_SIZE: number;
 
+export interface A2AErrorInfo {
+  status?: number;
+  code?: string;
+  details?: any;
+  body?: any;
+  method?: string;
+  path?: string;
+  retryAfterSeconds?: number;
+  cause?: unknown;
+}
+
 export declare class A2AError extends Error {
+  constructor(message: string, info?: A2AErrorInfo);
   /** The HTTP status; undefined when there was no answer. */
   status?: number;
   /** The gateway's error code (invalid_input, insufficient_credits, ...). */

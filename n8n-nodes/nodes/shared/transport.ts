@@ -17,7 +17,7 @@ import type {
 	JsonObject,
 } from 'n8n-workflow';
 import { NodeApiError } from 'n8n-workflow';
-import { A2AClient, A2AError, type HttpRequest, type HttpResponse } from '@dealscale/a2a-client';
+import { A2AClient, A2AError, ConnectionError, type HttpRequest, type HttpResponse } from '@dealscale/a2a-client';
 
 import { mintFromCredential } from '../../credentials/DealScaleA2AApi.credentials';
 
@@ -90,11 +90,16 @@ function n8nTransport(context: GatewayContext, baseURL: string, options: Gateway
 			}
 		} catch (error) {
 			const refused = responseOf(error);
-			if (!refused?.status) throw error;
+			// No answer at all: the client's ConnectionError, which withGateway turns into the node's error.
+			if (!refused?.status) throw noAnswer(req, error);
 			return { status: refused.status, headers: (refused.headers ?? {}) as Record<string, string>, body: jsonOrText(refused.data) };
 		}
 		return { status: response.statusCode, headers: response.headers ?? {}, body: response.body };
 	};
+}
+
+function noAnswer(req: HttpRequest, error: unknown): ConnectionError {
+	return new ConnectionError(`${req.method} ${req.path}: ${(error as Error)?.message ?? String(error)}`, { method: req.method, path: req.path, cause: error });
 }
 
 function jsonOrText(data: unknown): unknown {
