@@ -19,7 +19,7 @@ import { checkWebhookUrl, makeUrlPolicy } from "../../webhooks/url-policy";
 import type { TenantTx } from "../../store/tenant-tx";
 import card from "./card.json";
 import { enrichLead, enrichedLead, mapLimit, planUpdate, providerChain, type LeadChange, type LeadEnrichment, type Strategy } from "./enrich";
-import { companyDomainFromEmail } from "./enrich-normalise";
+import { companyDomain } from "./domain/normalize";
 import { ApolloProvider } from "./providers/apollo";
 import { ClearbitProvider } from "./providers/clearbit";
 import { abortableSleep, RateGate, type Sleep } from "./providers/http";
@@ -144,7 +144,7 @@ async function runEnrichLeads(ctx: HandlerContext, deps: EnrichLeadsDeps): Promi
 
 /** Company facts per email domain from the tenant's leads, for the internal provider. */
 async function loadCompanyKnowledge(tx: TenantTx, leads: LeadRecord[]): Promise<CompanyKnowledge> {
-  const domains = [...new Set(leads.map((l) => companyDomainFromEmail(l.email)).filter((d): d is string => !!d))];
+  const domains = [...new Set(leads.map((l) => companyDomain(null, l.email)).filter((d): d is string => !!d))];
   if (!domains.length) return new Map();
   const rows = await tx.query<{ email_domain: string; company: unknown; domain: unknown; industry: unknown; employee_count: unknown; leads: unknown }>(
     `SELECT lower(split_part(email, '@', 2)) AS email_domain,

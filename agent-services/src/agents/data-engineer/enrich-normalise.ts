@@ -84,35 +84,6 @@ export function normaliseSeniority(raw: unknown): Seniority | undefined {
   return undefined;
 }
 
-/** Free-mail domains: an address there says nothing about the person's employer. */
-export const FREE_MAIL_DOMAINS = new Set([
-  "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "ymail.com", "hotmail.com", "hotmail.co.uk", "outlook.com", "live.com", "msn.com",
-  "icloud.com", "me.com", "mac.com", "aol.com", "proton.me", "protonmail.com", "gmx.com", "gmx.de", "gmx.net", "web.de", "yandex.ru", "yandex.com",
-  "mail.ru", "qq.com", "163.com", "126.com", "zoho.com", "fastmail.com", "hey.com", "t-online.de", "orange.fr", "free.fr", "libero.it",
-]);
-
-/** "https://www.Example.com/about" -> "example.com"; undefined if not a plausible domain. */
-export function normaliseDomain(raw: string | null | undefined): string | undefined {
-  if (!raw) return undefined;
-  let s = raw.trim().toLowerCase();
-  s = s.replace(/^[a-z][a-z0-9+.-]*:\/\//, "").replace(/^www\./, "");
-  s = s.split(/[/?#:]/)[0];
-  return /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(s) ? s : undefined;
-}
-
-/** The domain part of an email address, lower-cased; undefined for malformed addresses. */
-export function emailDomain(email: string | null | undefined): string | undefined {
-  if (!email) return undefined;
-  const at = email.lastIndexOf("@");
-  return at > 0 ? normaliseDomain(email.slice(at + 1)) : undefined;
-}
-
-/** The employer domain an email address reveals: undefined for free-mail addresses. */
-export function companyDomainFromEmail(email: string | null | undefined): string | undefined {
-  const d = emailDomain(email);
-  return d && !FREE_MAIL_DOMAINS.has(d) ? d : undefined;
-}
-
 /** A LinkedIn profile URL from a URL or a handle ("in/jane-doe"), as https://www.linkedin.com/in/... */
 export function normaliseLinkedinUrl(raw: string | null | undefined): string | undefined {
   if (!raw) return undefined;

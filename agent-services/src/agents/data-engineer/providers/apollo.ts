@@ -15,7 +15,8 @@
  * - Rate limits: 429 with Retry-After, and `x-minute-requests-left` / `x-hourly-requests-left` /
  *   `x-24-hour-requests-left` on every answer (https://docs.apollo.io/reference/rate-limits); see http.ts.
  */
-import { companyDomainFromEmail, count, normaliseDomain, normaliseLinkedinUrl, normaliseSeniority, normaliseTitle, presentValues, seniorityFromTitle, text } from "../enrich-normalise";
+import { count, normaliseLinkedinUrl, normaliseSeniority, normaliseTitle, presentValues, seniorityFromTitle, text } from "../enrich-normalise";
+import { companyDomain, normalizeDomain } from "../domain/normalize";
 import { joinUrl, readJson, send, statusError, type HttpDeps } from "./http";
 import type { EnrichmentProvider, LeadFields, LeadRecord, ProviderOutcome } from "./types";
 
@@ -35,7 +36,7 @@ export class ApolloProvider implements EnrichmentProvider {
   }
 
   async enrich(lead: LeadRecord, signal: AbortSignal): Promise<ProviderOutcome> {
-    const domain = normaliseDomain(lead.domain) ?? companyDomainFromEmail(lead.email);
+    const domain = companyDomain(lead.domain, lead.email);
     const canMatchPerson = !!lead.email || (!!lead.first_name && !!lead.last_name && (!!domain || !!lead.company));
     let person: any = null;
     if (canMatchPerson) {
@@ -54,7 +55,7 @@ export class ApolloProvider implements EnrichmentProvider {
     }
 
     let org: any = person?.organization ?? null;
-    const orgDomain = normaliseDomain(org?.primary_domain) ?? domain;
+    const orgDomain = normalizeDomain(org?.primary_domain) ?? domain;
     if (orgDomain && (!org || (org.industry == null && org.estimated_num_employees == null))) {
       const res = await send("apollo", this.http, joinUrl(this.settings.baseUrl, `/api/v1/organizations/enrich?domain=${encodeURIComponent(orgDomain)}`), { method: "GET", headers: this.headers() }, signal);
       if (res.status === 200) org = (await readJson("apollo", res))?.organization ?? org;
@@ -76,7 +77,7 @@ export function mapApollo(person: any, org: any): ProviderOutcome {
   if (seniority) fields.seniority = seniority;
   const company = text(org?.name);
   if (company) fields.company = company;
-  const domain = normaliseDomain(org?.primary_domain) ?? normaliseDomain(org?.website_url);
+  const domain = normalizeDomain(org?.primary_domain) ?? normalizeDomain(org?.website_url);
   if (domain) fields.domain = domain;
   const industry = text(org?.industry);
   if (industry) fields.industry = industry;

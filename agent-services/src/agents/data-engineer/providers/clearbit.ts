@@ -15,7 +15,8 @@
  *
  * CLEARBIT_BASE_URL, when set, replaces both hosts (person.clearbit.com and company.clearbit.com).
  */
-import { companyDomainFromEmail, count, normaliseDomain, normaliseLinkedinUrl, normaliseSeniority, normaliseTitle, presentValues, seniorityFromTitle, text } from "../enrich-normalise";
+import { count, normaliseLinkedinUrl, normaliseSeniority, normaliseTitle, presentValues, seniorityFromTitle, text } from "../enrich-normalise";
+import { companyDomain, normalizeDomain } from "../domain/normalize";
 import { abortableSleep, joinUrl, readJson, send, statusError, type HttpDeps } from "./http";
 import { ProviderError, type EnrichmentProvider, type LeadFields, type LeadRecord, type ProviderOutcome } from "./types";
 
@@ -39,7 +40,7 @@ export class ClearbitProvider implements EnrichmentProvider {
       if (body && (body.person || body.company)) return mapClearbit(body.person ?? null, body.company ?? null);
       if (body) return { found: false, reason: "clearbit knows nothing about this email" };
     }
-    const domain = normaliseDomain(lead.domain) ?? companyDomainFromEmail(lead.email);
+    const domain = companyDomain(lead.domain, lead.email);
     if (domain) {
       const url = joinUrl(this.settings.companyBaseUrl, `/v2/companies/find?domain=${encodeURIComponent(domain)}`);
       const company = await this.lookup(url, signal);
@@ -81,7 +82,7 @@ export function mapClearbit(person: any, company: any): ProviderOutcome {
   if (seniority) fields.seniority = seniority;
   const companyName = text(company?.name) ?? text(employment.name);
   if (companyName) fields.company = companyName;
-  const domain = normaliseDomain(company?.domain) ?? normaliseDomain(employment.domain);
+  const domain = normalizeDomain(company?.domain) ?? normalizeDomain(employment.domain);
   if (domain) fields.domain = domain;
   const industry = text(company?.category?.industry);
   if (industry) fields.industry = industry;

@@ -10,7 +10,8 @@
  *
  * Its values fill empty fields only, except title and seniority, which it rewrites in normal form.
  */
-import { companyDomainFromEmail, count, normaliseSeniority, normaliseTitle, seniorityFromTitle, text } from "../enrich-normalise";
+import { count, normaliseSeniority, normaliseTitle, seniorityFromTitle, text } from "../enrich-normalise";
+import { companyDomain } from "../domain/normalize";
 import type { EnrichmentProvider, LeadFields, LeadRecord, ProviderOutcome } from "./types";
 
 export interface CompanyFacts {
@@ -33,7 +34,7 @@ export class InternalProvider implements EnrichmentProvider {
   async enrich(lead: LeadRecord): Promise<ProviderOutcome> {
     const fields: LeadFields = {};
     const extras: Record<string, unknown> = {};
-    const employer = companyDomainFromEmail(lead.email);
+    const employer = companyDomain(null, lead.email);
     const facts = employer ? this.knowledge.get(employer) : undefined;
     if (facts) {
       if (facts.company) fields.company = facts.company;

@@ -16,7 +16,8 @@
  * Only username/password authentication is implemented; PKI (client id + private key) is not.
  */
 import { createHash } from "node:crypto";
-import { companyDomainFromEmail, count, normaliseDomain, normaliseLinkedinUrl, normaliseSeniority, normaliseTitle, presentValues, seniorityFromTitle, text } from "../enrich-normalise";
+import { count, normaliseLinkedinUrl, normaliseSeniority, normaliseTitle, presentValues, seniorityFromTitle, text } from "../enrich-normalise";
+import { companyDomain, normalizeDomain } from "../domain/normalize";
 import { joinUrl, readJson, send, statusError, type HttpDeps } from "./http";
 import { ProviderError, type EnrichmentProvider, type LeadFields, type LeadRecord, type ProviderOutcome } from "./types";
 
@@ -90,7 +91,7 @@ export class ZoomInfoProvider implements EnrichmentProvider {
   }
 
   async enrich(lead: LeadRecord, signal: AbortSignal): Promise<ProviderOutcome> {
-    const domain = normaliseDomain(lead.domain) ?? companyDomainFromEmail(lead.email);
+    const domain = companyDomain(lead.domain, lead.email);
     let contact: any;
     if (lead.email || (lead.first_name && lead.last_name && lead.company)) {
       const input: Record<string, string> = {};
@@ -121,7 +122,7 @@ export function mapZoomInfo(contact: any, company: any): ProviderOutcome {
   if (seniority) fields.seniority = seniority === "entry" ? seniorityFromTitle(title) ?? seniority : seniority;
   const companyName = text(company?.name) ?? text(contact?.companyName) ?? text(contact?.company?.name);
   if (companyName) fields.company = companyName;
-  const domain = normaliseDomain(company?.website) ?? normaliseDomain(contact?.company?.website);
+  const domain = normalizeDomain(company?.website) ?? normalizeDomain(contact?.company?.website);
   if (domain) fields.domain = domain;
   const industry = Array.isArray(company?.primaryIndustry) ? text(company.primaryIndustry[0]) : text(company?.primaryIndustry);
   if (industry) fields.industry = industry;
