@@ -6,7 +6,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from "@o
 import { SpanKind, context, trace } from "@opentelemetry/api";
 import { loadConfig } from "../src/config/config";
 import { startStack, type Stack } from "../src/stack";
-import { ATTR, addSpanProcessor, traceMixin, tracedFetch, tracer } from "../src/ops/tracing";
+import { ATTR, addSpanProcessor, traceMixin, tracedFetch, tracer } from "../src/lib/tracing";
 import { startTestStack, sleep, type TestStack } from "./support/harness";
 
 const A = "test-agent";

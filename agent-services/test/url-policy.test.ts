@@ -3,7 +3,7 @@
  * looked up or connected to.
  */
 import type { LookupAddress } from "node:dns";
-import { addressVerdict, checkWebhookUrl, makeUrlPolicy, pinnedLookup, UrlPolicyError, type Resolver } from "../src/webhooks/url-policy";
+import { addressVerdict, checkWebhookUrl, makeUrlPolicy, pinnedLookup, UrlPolicyError, type Resolver } from "../src/lib/url-policy";
 import { deliveryId, signatureHeader, verifySignature } from "../src/webhooks/signing";
 import { loadConfig, ConfigError } from "../src/config/config";
 

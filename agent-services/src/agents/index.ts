@@ -4,7 +4,7 @@
  * and releases their credits.
  */
 import type { AgentCardSource } from "../protocol/agent-card";
-import type { CapabilityHandler } from "../queue/handler";
+import type { CapabilityHandler } from "../protocol/agent-contract";
 import dataEngineer from "./data-engineer/card.json";
 import audienceArchitect from "./audience-architect/card.json";
 import campaignOrchestrator from "./campaign-orchestrator/card.json";

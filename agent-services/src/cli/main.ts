@@ -6,7 +6,7 @@ import { parseArgs } from "node:util";
 import { ConfigError, loadConfig, type Config } from "../config/config";
 import { createOwnerPool, ensureDatabase, migrate } from "../store/database";
 import { checkPostgres } from "../store/preflight";
-import { isUuid } from "../store/tenant-tx";
+import { isUuid } from "../lib/uuid";
 import { SCOPES, signToken } from "../gateway/auth";
 import { createTenant, grantCredits, tenantBalance, updateTenantSettings } from "../tasks/tenants";
 import { countryCode } from "../agents/data-engineer/domain/normalize";

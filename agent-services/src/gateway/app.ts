@@ -15,7 +15,7 @@ import { toHttpError } from "./http-errors";
 import type { RefusalAuditor, RefusalWriter } from "./refusal-audit";
 import { streamTask } from "./sse";
 import { mountHealth } from "../ops/health";
-import { ATTR, SpanKind, extractContext, withSpan } from "../ops/tracing";
+import { ATTR, SpanKind, extractContext, withSpan } from "../lib/tracing";
 import type { AgentRateLimiter } from "./rate-limit";
 import type { WebhookService } from "../webhooks/service";
 import { mountWebhookRoutes } from "../webhooks/routes";

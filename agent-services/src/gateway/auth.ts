@@ -4,7 +4,7 @@
  */
 import { createSecretKey, type KeyObject } from "node:crypto";
 import jwt from "jsonwebtoken";
-import { isUuid } from "../store/tenant-tx";
+import { isUuid } from "../lib/uuid";
 
 export interface TokenClaims {
   agentId: string;

@@ -21,7 +21,7 @@ import net from "node:net";
 import os from "node:os";
 import type { Pool, PoolClient } from "pg";
 import { milliToCredits } from "../protocol/credits";
-import { tracedFetch } from "./tracing";
+import { tracedFetch } from "../lib/tracing";
 
 export interface AuditRecord {
   id: number;

@@ -5,16 +5,13 @@
 import { Queue, type JobsOptions } from "bullmq";
 import Redis from "ioredis";
 import { withTimeout } from "../lib/with-timeout";
-import { traceCarrier } from "../ops/tracing";
+import { traceCarrier } from "../lib/tracing";
 import type { QueueHistory } from "../config/config";
+import type { QueuedTask, TaskQueue } from "../tasks/task-queue";
 
 export const queueName = (agentId: string) => `agent-${agentId}`;
 
-export interface TaskJobData {
-  taskId: string;
-  tenantId: string;
-  agentId: string;
-  type: string;
+export interface TaskJobData extends QueuedTask {
   /** W3C trace context (traceparent, tracestate) of the request that created the task: the run span's parent. */
   trace?: Record<string, string>;
   /** The deployment that owns the task (store/deployment.ts); absent on jobs of older versions. */
@@ -39,7 +36,7 @@ export const bullPriority = (priority: number) => 11 - priority;
 /** The task's priority back from a job's BullMQ priority (its inverse). */
 export const taskPriority = (bull: number) => 11 - bull;
 
-export class TaskQueues {
+export class TaskQueues implements TaskQueue {
   private readonly queues = new Map<string, Queue<TaskJobData>>();
   private readonly connection: Redis;
 

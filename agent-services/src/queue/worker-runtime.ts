@@ -16,9 +16,9 @@ import type { TaskService } from "../tasks/task-service";
 import { ResultSetWriter } from "../tasks/result-sets";
 import type { RedisEventBus } from "../tasks/event-bus";
 import { queueName, type TaskJobData } from "./queues";
-import { asTaskError, type CapabilityHandler, type HandlerContext } from "./handler";
+import { asTaskError, type CapabilityHandler, type HandlerContext } from "../protocol/agent-contract";
 import { ForeignJobs } from "./ownership";
-import { ATTR, SpanKind, extractContext, withSpan } from "../ops/tracing";
+import { ATTR, SpanKind, extractContext, withSpan } from "../lib/tracing";
 
 export interface WorkerSettings {
   prefix: string;

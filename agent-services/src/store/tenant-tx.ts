@@ -6,6 +6,7 @@
  */
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { isUuid } from "../lib/uuid";
 import type { Pool, PoolClient, QueryResultRow } from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 
@@ -16,12 +17,6 @@ export interface TenantTx {
   one<R extends QueryResultRow = QueryResultRow>(sql: string, params?: unknown[], name?: string): Promise<R | undefined>;
   /** Runs `COPY ... FROM STDIN` with `data` (COPY text format) as its input: bulk loads. */
   copyIn(sql: string, data: string | Buffer): Promise<void>;
-}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export function isUuid(value: unknown): value is string {
-  return typeof value === "string" && UUID.test(value);
 }
 
 export interface TenantTxOptions {

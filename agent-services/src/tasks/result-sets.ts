@@ -5,6 +5,7 @@
  */
 import type { TenantTx } from "../store/tenant-tx";
 import { invalidInput } from "./errors";
+import type { ResultRows, ResultSetSummary } from "../protocol/agent-contract";
 
 export const DEFAULT_PAGE_SIZE = 1000;
 export const MAX_PAGE_SIZE = 10_000;
@@ -13,15 +14,6 @@ const ROW_ITEMS = 500;
 /** Items per INSERT: one statement and transaction, a bounded parameter size. */
 const WRITE_BATCH = 10_000;
 
-/** What a task's outputs say about its result set; `href` is where the pages are read. */
-export interface ResultSetSummary {
-  /** What each row is: "clusters", "issues", "scores". */
-  items: string;
-  total: number;
-  href: string;
-  /** Cursor of the row after the first page the outputs carry, null when they carry every row. */
-  nextCursor: string | null;
-}
 
 export interface ResultPage {
   items: unknown[];
@@ -38,7 +30,7 @@ export function decodeCursor(cursor: string): number {
 }
 
 /** Appends a task's rows in order; the first call of a run clears what an earlier attempt wrote. */
-export class ResultSetWriter {
+export class ResultSetWriter implements ResultRows {
   private written = 0;
   private cleared = false;
 

@@ -10,14 +10,16 @@ import type { AgentRegistry, RegisteredCapability } from "../protocol/registry";
 import { estimateCostMilli, needsTenantLeadCount, type Capability } from "../protocol/agent-card";
 import { milliToCredits } from "../protocol/credits";
 import { isTaskState, type TaskState } from "../protocol/task-states";
-import { withTenant, isUuid } from "../store/tenant-tx";
+import { withTenant } from "../store/tenant-tx";
+import { isUuid } from "../lib/uuid";
 import { TenantBatcher } from "../store/tenant-batcher";
 import * as store from "./task-store";
-import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, readResultPage, type ResultPage, type ResultSetSummary } from "./result-sets";
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, readResultPage, type ResultPage } from "./result-sets";
+import type { ResultSetSummary } from "../protocol/agent-contract";
 import { appendAnonymousAudit, appendAudit, type AuditEventType } from "./audit";
 import { ServiceError, conflict, forbidden, insufficientCredits, invalidInput, notFound } from "./errors";
 import type { RedisEventBus } from "./event-bus";
-import type { TaskQueues } from "../queue/queues";
+import type { TaskQueue } from "./task-queue";
 import { readTenantSettings } from "./tenants";
 
 export interface Caller {
@@ -105,7 +107,7 @@ export class TaskService {
   constructor(
     private readonly pool: Pool,
     private readonly registry: AgentRegistry,
-    private readonly queues: TaskQueues,
+    private readonly queues: TaskQueue,
     private readonly events: RedisEventBus,
     private readonly log: Logger,
   ) {

@@ -17,7 +17,7 @@ import { toView, type TaskRow } from "../tasks/task-store";
 import { postWebhook } from "./http-post";
 import type { QueueHistory } from "../config/config";
 import { ForeignJobs } from "../queue/ownership";
-import { UrlPolicyError, type Resolver, type UrlPolicy } from "./url-policy";
+import { UrlPolicyError, type Resolver, type UrlPolicy } from "../lib/url-policy";
 import { A2A_TOKEN_HEADER, DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, deliveryId, signatureHeader } from "./signing";
 import * as store from "./webhook-store";
 import { pushConfigById, type PushConfigRow } from "./push-config-store";

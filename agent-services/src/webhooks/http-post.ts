@@ -5,7 +5,7 @@
 import http from "node:http";
 import https from "node:https";
 import type { LookupFunction } from "node:net";
-import { checkWebhookUrl, literalAddress, parseWebhookUrl, pinnedLookup, type Resolver, type UrlPolicy, systemResolver } from "./url-policy";
+import { checkWebhookUrl, literalAddress, parseWebhookUrl, pinnedLookup, type Resolver, type UrlPolicy, systemResolver } from "../lib/url-policy";
 
 export interface PostOptions {
   policy: UrlPolicy;

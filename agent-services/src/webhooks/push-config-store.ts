@@ -9,7 +9,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { TenantTx } from "../store/tenant-tx";
-import { isUuid } from "../store/tenant-tx";
+import { isUuid } from "../lib/uuid";
 import { newSecret } from "./signing";
 
 export type PushFormat = "dealscale" | "a2a";

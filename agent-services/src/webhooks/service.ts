@@ -12,7 +12,7 @@ import { TenantBatcher } from "../store/tenant-batcher";
 import type { TaskRow } from "../tasks/task-store";
 import type { Caller, TaskObserver, TaskService } from "../tasks/task-service";
 import { ServiceError, forbidden, invalidInput, notFound } from "../tasks/errors";
-import { checkWebhookUrl, UrlPolicyError, type Resolver, type UrlPolicy } from "./url-policy";
+import { checkWebhookUrl, UrlPolicyError, type Resolver, type UrlPolicy } from "../lib/url-policy";
 import { newSecret } from "./signing";
 import * as store from "./webhook-store";
 import { WebhookDeliverer, WebhookQueue, type A2AFormatter, type DeliveryOutcomeHook, type WebhookJobData } from "./delivery";

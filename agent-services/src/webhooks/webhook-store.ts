@@ -3,7 +3,7 @@
  * Every function takes a TenantTx, so row-level security scopes it.
  */
 import type { TenantTx } from "../store/tenant-tx";
-import { isUuid } from "../store/tenant-tx";
+import { isUuid } from "../lib/uuid";
 import type { TaskRow } from "../tasks/task-store";
 import { newSecret } from "./signing";
 

@@ -1,5 +1,5 @@
 /** The capability handlers of this agent, by capability name; the runtime fails the others as not implemented. */
-import type { CapabilityHandler } from "../../queue/handler";
+import type { CapabilityHandler } from "../../protocol/agent-contract";
 import { scoreLookalike } from "./score-lookalike";
 import { segmentLeads } from "./segment-leads";
 import { scoreLeads } from "./score-leads";

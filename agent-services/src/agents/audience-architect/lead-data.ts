@@ -4,7 +4,7 @@
  * the AbortSignal between pages, and turns each lead into a flat record of features: the lead
  * columns that describe a lead (not its contact details) plus every scalar key of `attributes`.
  */
-import type { HandlerContext } from "../../queue/handler";
+import type { HandlerContext } from "../../protocol/agent-contract";
 import { forEachLivePage } from "../../store/lead-pages";
 import { FrameBuilder, type Frame } from "./domain/frame";
 

@@ -4,7 +4,7 @@
  * page go to the task's result set. Charges 0.05 credit per lead scored (the card's price), never
  * more than reserved.
  */
-import { TaskError, type CapabilityHandler } from "../../queue/handler";
+import { TaskError, type CapabilityHandler } from "../../protocol/agent-contract";
 import { DEFAULT_PAGE_SIZE } from "../../tasks/result-sets";
 import { checkProfile, scoreIcp, type IcpLead, type IcpProfile } from "./domain/icp";
 import { fieldValue } from "./domain/segments";

@@ -4,7 +4,7 @@
  * the candidates in chunks, reporting progress and stopping between chunks when the task is
  * cancelled. Charges 0.1 credit per candidate actually scored (never more than reserved).
  */
-import { TaskError, type CapabilityHandler, type HandlerContext } from "../../queue/handler";
+import { TaskError, type CapabilityHandler, type HandlerContext } from "../../protocol/agent-contract";
 import { DEFAULT_PAGE_SIZE } from "../../tasks/result-sets";
 import { takeRows } from "./domain/frame";
 import { compileScorer, confidenceOf, encodeFrame, factorsOf, logits, toScore, trainWithHoldout, MODEL_FORMAT, type LookalikeModel } from "./domain/lookalike";

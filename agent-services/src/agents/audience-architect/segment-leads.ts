@@ -2,7 +2,7 @@
  * segmentLeads: loads the leads (the given ones or all of the tenant's) and segments them by rules
  * or by clustering. Priced at a fixed credit, which the runtime charges from the reservation.
  */
-import { TaskError, type CapabilityHandler } from "../../queue/handler";
+import { TaskError, type CapabilityHandler } from "../../protocol/agent-contract";
 import { DEFAULT_PAGE_SIZE } from "../../tasks/result-sets";
 import { yieldToEventLoop } from "../../lib/event-loop";
 import { segmentByClustersPausing, segmentByRules, type Rule } from "./domain/segments";

@@ -7,8 +7,8 @@
  * place of the empty static `handlers` below; the factory also returns the due-campaign sweep.
  */
 import type { Pool } from "pg";
-import { TaskError, type CapabilityHandler, type HandlerContext } from "../../queue/handler";
-import type { Resolver, UrlPolicy } from "../../webhooks/url-policy";
+import { TaskError, type CapabilityHandler, type HandlerContext } from "../../protocol/agent-contract";
+import type { Resolver, UrlPolicy } from "../../lib/url-policy";
 import { countMembers, parseSmtpUrl, unconfiguredLinkedIn, type Channel, type LinkedInProvider, type Mailer, type SmtpSettings } from "./domain/delivery";
 import { deriveUnsubscribeKey } from "./domain/unsubscribe-token";
 import { isValidEmail } from "../data-engineer/domain/normalize";

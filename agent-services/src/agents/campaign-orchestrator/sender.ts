@@ -6,7 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { TenantTx } from "../../store/tenant-tx";
-import { checkWebhookUrl, UrlPolicyError, type Resolver, type UrlPolicy } from "../../webhooks/url-policy";
+import { checkWebhookUrl, UrlPolicyError, type Resolver, type UrlPolicy } from "../../lib/url-policy";
 import {
   DeliveryError,
   memberMessageId,

@@ -3,7 +3,7 @@
  * (streamed; see tenant-matching) and, in apply mode, merges them in Postgres. Clusters beyond the
  * first page go to the task's result set.
  */
-import type { CapabilityHandler } from "../../queue/handler";
+import type { CapabilityHandler } from "../../protocol/agent-contract";
 import { DEFAULT_PAGE_SIZE } from "../../tasks/result-sets";
 import { applyMerges, loadLeads, loadLeadsByIds, lockDedupe, type MergeOutcome } from "./lead-store";
 import { checkedDefaultCountry, matchLeads } from "./tenant-matching";

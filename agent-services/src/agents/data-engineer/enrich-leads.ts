@@ -13,9 +13,9 @@
  * A tenant's base URL must pass the webhook URL policy (no internal addresses in production).
  */
 import type { EnrichmentConfig } from "../../config/config";
-import { TaskError, type CapabilityHandler, type HandlerContext, type HandlerResult } from "../../queue/handler";
-import { tracedFetch } from "../../ops/tracing";
-import { checkWebhookUrl, makeUrlPolicy } from "../../webhooks/url-policy";
+import { TaskError, type CapabilityHandler, type HandlerContext, type HandlerResult } from "../../protocol/agent-contract";
+import { tracedFetch } from "../../lib/tracing";
+import { checkWebhookUrl, makeUrlPolicy } from "../../lib/url-policy";
 import type { TenantTx } from "../../store/tenant-tx";
 import card from "./card.json";
 import { enrichLead, enrichedLead, mapLimit, planUpdate, providerChain, type LeadChange, type LeadEnrichment, type Strategy } from "./enrich";

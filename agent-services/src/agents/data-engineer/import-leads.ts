@@ -1,5 +1,5 @@
 /** importLeads: CSV text from the task's inputs into the tenant's leads (domain/csv-import). */
-import { TaskError, type CapabilityHandler } from "../../queue/handler";
+import { TaskError, type CapabilityHandler } from "../../protocol/agent-contract";
 import { ImportSetupError, importLeadsCsv, type RejectedRow } from "./domain/csv-import";
 import { importLeadId, leadImportSink } from "./lead-store";
 

@@ -5,7 +5,7 @@
  * Shared by dedupeLeads and validateLeads.
  */
 import { yieldToEventLoop } from "../../lib/event-loop";
-import { TaskError, type HandlerContext } from "../../queue/handler";
+import { TaskError, type HandlerContext } from "../../protocol/agent-contract";
 import { readTenantSettings } from "../../tasks/tenants";
 import type { LeadRecord } from "./domain/lead";
 import { countryCode } from "./domain/normalize";

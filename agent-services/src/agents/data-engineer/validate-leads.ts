@@ -4,7 +4,7 @@
  * into the matcher and is checked at once; duplicate issues follow when the matcher has compared
  * every lead. Issues beyond the first page go to the result set.
  */
-import type { CapabilityHandler } from "../../queue/handler";
+import type { CapabilityHandler } from "../../protocol/agent-contract";
 import { DEFAULT_PAGE_SIZE } from "../../tasks/result-sets";
 import type { LeadField, LeadRecord } from "./domain/lead";
 import { duplicateIssue, validateLeadRecords, type LeadIssue } from "./domain/validate";

@@ -6,10 +6,10 @@
  * subscriptions) and the engine defaults from the config, so the stack builds them with
  * `createWorkflowHandlers(deps)` in place of the empty static `handlers` below.
  */
-import { TaskError, type CapabilityHandler, type HandlerContext } from "../../queue/handler";
-import { tracedFetch } from "../../ops/tracing";
+import { TaskError, type CapabilityHandler, type HandlerContext } from "../../protocol/agent-contract";
+import { tracedFetch } from "../../lib/tracing";
 import { durationToMs } from "../../protocol/agent-card";
-import { checkWebhookUrl, UrlPolicyError, type Resolver, type UrlPolicy } from "../../webhooks/url-policy";
+import { checkWebhookUrl, UrlPolicyError, type Resolver, type UrlPolicy } from "../../lib/url-policy";
 import card from "./card.json";
 import { EngineError, followRun, kestra, make, n8n, redact, type Engine, type Http, type HttpFn, type RunSnapshot } from "./domain/engines";
 import { resolveEngines, type EngineDefaults, type ResolvedEngines } from "./domain/settings";

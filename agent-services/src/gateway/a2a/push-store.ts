@@ -9,7 +9,7 @@ import { RequestMalformedError, TaskNotFoundError } from "@a2a-js/sdk/errors";
 import type { Pool } from "pg";
 import { withTenant } from "../../store/tenant-tx";
 import { createPushConfig, deletePushConfig, listPushConfigs, PushConfigInvalid, PushConfigTaskNotFound, type PushConfigRow } from "../../webhooks/push-config-store";
-import { checkWebhookUrl, UrlPolicyError, type UrlPolicy } from "../../webhooks/url-policy";
+import { checkWebhookUrl, UrlPolicyError, type UrlPolicy } from "../../lib/url-policy";
 import { callerOf } from "./caller-context";
 
 export class PgPushConfigStore implements PushNotificationStore {

@@ -13,7 +13,7 @@ import { contextIdOf, parseSkillRequest, toA2ATask } from "../../protocol/a2a-ma
 import { isTerminal } from "../../protocol/task-states";
 import { callerOf, toA2AError } from "./caller-context";
 import type { TaskSnapshots } from "./task-snapshots";
-import { ATTR, SpanKind, extractContext, withSpan } from "../../ops/tracing";
+import { ATTR, SpanKind, extractContext, withSpan } from "../../lib/tracing";
 
 type Admission = { kind: "run" } | { kind: "done"; task: Task };
 

@@ -13,7 +13,7 @@ import type { AgentRegistry } from "../../protocol/registry";
 import type { TaskService, Caller } from "../../tasks/task-service";
 import type { RedisEventBus } from "../../tasks/event-bus";
 import { a2aCardJson, a2aPaths, toA2ACard } from "../../protocol/a2a-card";
-import type { UrlPolicy } from "../../webhooks/url-policy";
+import type { UrlPolicy } from "../../lib/url-policy";
 import { SCOPES } from "../auth";
 import { toHttpError } from "../http-errors";
 import type { Authenticate } from "../app";

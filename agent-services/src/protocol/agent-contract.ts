@@ -4,7 +4,25 @@
  * and a logger.
  */
 import type { TenantTx } from "../store/tenant-tx";
-import type { ResultSetWriter } from "../tasks/result-sets";
+
+/** What a task's outputs say about its result set; `href` is where the pages are read. */
+export interface ResultSetSummary {
+  /** What each row is: "clusters", "issues", "scores". */
+  items: string;
+  total: number;
+  href: string;
+  /** Cursor of the row after the first page the outputs carry, null when they carry every row. */
+  nextCursor: string | null;
+}
+
+/** Where a handler writes a result too large for its outputs, in order (tasks/result-sets.ts). */
+export interface ResultRows {
+  /** Items written so far. */
+  readonly count: number;
+  append(items: unknown[]): Promise<void>;
+  /** The outputs' `resultSet`, when the outputs carry the first `inOutputs` items. */
+  summary(items: string, agentId: string, inOutputs: number): ResultSetSummary;
+}
 
 export interface HandlerLogger {
   info(msg: string, extra?: Record<string, unknown>): void;
@@ -25,7 +43,7 @@ export interface HandlerContext {
   signal: AbortSignal;
   log: HandlerLogger;
   /** The task's result set: rows too many for the outputs, read by callers in pages. */
-  results: ResultSetWriter;
+  results: ResultRows;
 }
 
 export interface HandlerResult {
