@@ -1,7 +1,9 @@
 /**
- * The one table from errors to HTTP answers, for both faces (REST and the A2A bindings): service
- * errors keep their status and code, auth errors are 401/403, body-parser refusals (malformed JSON,
- * too large, bad encoding or charset) are 4xx, and only a lost Postgres or Redis is a 503.
+ * The one table from errors to answers, for both faces: HTTP status and body (REST, and the A2A
+ * bindings' refusals before the SDK), the JSON-RPC error code and the HTTP+JSON status name (the
+ * A2A bindings, before and inside the SDK). Service errors keep their status and code, auth errors
+ * are 401/403, body-parser refusals (malformed JSON, too large, bad encoding or charset) are 4xx,
+ * and only a lost Postgres or Redis is a 503.
  */
 import { ServiceError, isConnectionError } from "../tasks/errors";
 import { AuthError } from "./auth";
@@ -20,4 +22,36 @@ export function toHttpError(err: unknown): { status: number; body: ErrorBody } {
   if (typeof e?.status === "number" && e.status >= 400 && e.status < 500) return { status: e.status, body: { error: { code: "bad_request", message: e.message ?? "bad request" } } };
   if (isConnectionError(err)) return { status: 503, body: { error: { code: "dependency_unavailable", message: "a backing service (Postgres or Redis) is unavailable; retry shortly" } } };
   return { status: 500, body: { error: { code: "internal", message: "internal error" } } };
+}
+
+/**
+ * The JSON-RPC error code of a refusal: a body that is not JSON is a parse error, inputs that do not
+ * fit (or name something that does not exist) invalid params, any other unreadable request an
+ * invalid request; other refusals keep their HTTP status as an application-defined code (402
+ * credits, 403 tenant, 409 conflict, 429 rate, 503 unavailable).
+ */
+export function jsonRpcCode(status: number, code: string): number {
+  if (code === "malformed_json") return -32700;
+  if (code === "invalid_input" || code === "not_found") return -32602;
+  if (status === 400 || status === 413 || status === 415) return -32600;
+  return status;
+}
+
+const STATUS_NAMES: Record<number, string> = {
+  400: "INVALID_ARGUMENT",
+  401: "UNAUTHENTICATED",
+  402: "FAILED_PRECONDITION",
+  403: "PERMISSION_DENIED",
+  404: "NOT_FOUND",
+  409: "FAILED_PRECONDITION",
+  413: "INVALID_ARGUMENT",
+  415: "INVALID_ARGUMENT",
+  429: "RESOURCE_EXHAUSTED",
+  500: "INTERNAL",
+  503: "UNAVAILABLE",
+};
+
+/** The google.rpc status name the HTTP+JSON binding gives a refusal of this HTTP status. */
+export function restStatusName(status: number): string {
+  return STATUS_NAMES[status] ?? "UNKNOWN";
 }

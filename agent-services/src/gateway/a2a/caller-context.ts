@@ -8,6 +8,7 @@ import { A2AError, JsonRpcRequestMalformedError, RestRequestMalformedError } fro
 import type { Request } from "express";
 import type { Caller } from "../../tasks/task-service";
 import { ServiceError } from "../../tasks/errors";
+import { jsonRpcCode } from "../http-errors";
 
 export type Transport = "jsonrpc" | "rest";
 
@@ -72,9 +73,7 @@ export function toA2AError(e: unknown, context: ServerCallContext | undefined): 
   const transport = context?.state.get(TRANSPORT) as Transport | undefined;
   const metadata: Record<string, string> = { code: e.code };
   for (const [k, v] of Object.entries(e.details ?? {})) metadata[k] = typeof v === "string" ? v : JSON.stringify(v);
-  // JSON-RPC: schema and lookup errors are invalid params; other statuses keep their HTTP number
-  // as an application-defined code (402 credits, 403 tenant, 409 conflict, 503 unavailable).
-  const envelopeCode = e.status === 400 || e.status === 404 ? -32602 : e.status;
+  const envelopeCode = jsonRpcCode(e.status, e.code);
   return transport === "rest"
     ? new RestRequestMalformedError({ message: e.message, statusCode: e.status, metadata })
     : new JsonRpcRequestMalformedError({ message: e.message, envelopeCode, metadata });

@@ -15,7 +15,7 @@ import type { RedisEventBus } from "../../tasks/event-bus";
 import { a2aCardJson, a2aPaths, toA2ACard } from "../../protocol/a2a-card";
 import type { UrlPolicy } from "../../lib/url-policy";
 import { SCOPES } from "../auth";
-import { toHttpError } from "../http-errors";
+import { jsonRpcCode, restStatusName, toHttpError } from "../http-errors";
 import type { Authenticate } from "../app";
 import { ServiceError, invalidInput } from "../../tasks/errors";
 import { CALLER_LOCAL, contextBuilderFor, userFromRequest } from "./caller-context";
@@ -118,18 +118,6 @@ function refuse(res: Response, binding: "jsonrpc" | "rest", e: unknown, id: unkn
   } else {
     res.status(status).json({ error: { code: status, status: restStatusName(status), message, details: [] } });
   }
-}
-
-/** A body that is not JSON is a parse error; any other unreadable body an invalid request. */
-function jsonRpcCode(status: number, code: string): number {
-  if (code === "malformed_json") return -32700;
-  if (code === "invalid_input") return -32602;
-  if (status === 400 || status === 413 || status === 415) return -32600;
-  return status;
-}
-
-function restStatusName(status: number): string {
-  return ({ 400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 413: "INVALID_ARGUMENT", 415: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE" } as Record<number, string>)[status] ?? "UNKNOWN";
 }
 
 function requestBaseUrl(req: Request): string {
