@@ -36,7 +36,6 @@ const KNOWN = new Set([
   "gateway/a2a/push-store.ts -> store",
   "gateway/campaign-routes.ts -> agents",
   "gateway/campaign-routes.ts -> store",
-  "gateway/sse.ts -> store",
 ]);
 
 function sourceFiles(dir: string): string[] {

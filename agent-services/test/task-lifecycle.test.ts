@@ -169,8 +169,8 @@ test("SSE: a task that finishes while the stream reads its snapshot still ends t
   try {
     await client.query("BEGIN");
     await client.query("LOCK TABLE task_events IN ACCESS EXCLUSIVE MODE");
-    const stream = await fetch(`${t.url}/agents/${A}/tasks/${taskId}/stream`, { headers: { authorization: `Bearer ${token}` } });
-    streamed = readSse(stream, undefined, 5_000);
+    // Not awaited: the stream answers (headers included) only once its snapshot is read.
+    streamed = fetch(`${t.url}/agents/${A}/tasks/${taskId}/stream`, { headers: { authorization: `Bearer ${token}` } }).then((stream) => readSse(stream, undefined, 5_000));
     await eventually("the stream's read to wait on the table lock", async () => (await t.owner.query(
       `SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_stat_activity a ON a.pid = l.pid
         WHERE c.relname = 'task_events' AND NOT l.granted AND a.query LIKE 'SELECT max(id)%'`,

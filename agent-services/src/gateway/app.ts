@@ -126,10 +126,7 @@ export function createGateway(deps: GatewayDeps): express.Express {
   }));
 
   app.get("/agents/:agentId/tasks/:taskId/stream", route(read, async (req, res, caller) => {
-    const agentId = String(req.params.agentId);
-    const taskId = String(req.params.taskId);
-    await deps.service.getTask(caller, agentId, taskId); // 404 for other tenants' and unknown tasks
-    await streamTask(req, res, { pool: deps.pool, events: deps.events, heartbeatMs: deps.sseHeartbeatMs }, caller.tenantId, agentId, taskId);
+    await streamTask(req, res, { service: deps.service, heartbeatMs: deps.sseHeartbeatMs }, caller, String(req.params.agentId), String(req.params.taskId));
   }));
 
   app.post("/agents/:agentId/tasks/:taskId/cancel", route(call, async (req, res, caller) => {

@@ -1,7 +1,8 @@
 /**
  * Server-sent events for one task: the current state first (or, with Last-Event-ID, every event
  * missed since), then live progress and status events, a heartbeat comment, and the end of the
- * stream on a terminal state. Subscribes before reading the database so nothing falls in between.
+ * stream on a terminal state. The task service opens the stream (TaskService.openStream: subscribed
+ * before the read, so nothing falls in between); this only writes frames.
  *
  * Each event goes out as a named frame (`event: state|status|progress`) and, after it, as the
  * design document's plain frame (`data: {taskId, status, progress, metadata, timestamp}`, no event
@@ -9,12 +10,10 @@
  * Last-Event-ID resumes either. `?frames=named` or `?frames=plain` sends only one kind.
  */
 import type { Request, Response } from "express";
-import type { Pool } from "pg";
-import { withTenant } from "../store/tenant-tx";
-import * as store from "../tasks/task-store";
-import type { RedisEventBus } from "../tasks/event-bus";
+import type { TaskEvent } from "../tasks/task-store";
+import type { Caller, TaskService } from "../tasks/task-service";
 import { isTerminal, type TaskState } from "../protocol/task-states";
-import { invalidInput, notFound, unavailable } from "../tasks/errors";
+import { invalidInput } from "../tasks/errors";
 
 const FRAMES = ["both", "named", "plain"] as const;
 type Frames = (typeof FRAMES)[number];
@@ -28,8 +27,8 @@ function plainFrame(kind: string, data: Record<string, unknown>, timestamp: stri
 export async function streamTask(
   req: Request,
   res: Response,
-  deps: { pool: Pool; events: RedisEventBus; heartbeatMs: number },
-  tenantId: string,
+  deps: { service: TaskService; heartbeatMs: number },
+  caller: Caller,
   agentId: string,
   taskId: string,
 ): Promise<void> {
@@ -38,25 +37,14 @@ export async function streamTask(
   const frames = (req.query.frames ?? "both") as Frames;
   if (!FRAMES.includes(frames)) throw invalidInput(`frames must be one of ${FRAMES.join(", ")}`, { errors: [{ path: "/frames", message: `must be ${FRAMES.join(" | ")}` }] });
 
-  const pending: store.TaskEvent[] = [];
-  let live = false;
   let sent = 0n;
   let closed = false;
-  let unsubscribe: (() => void) | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
-
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    clearInterval(heartbeat);
-    unsubscribe?.();
-    res.end();
-  };
   const write = (id: string, event: string, data: Record<string, unknown>, plain: Record<string, unknown>) => {
     if (frames !== "plain") res.write(`id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     if (frames !== "named") res.write(`id: ${id}\ndata: ${JSON.stringify(plain)}\n\n`);
   };
-  const sendEvent = (e: store.TaskEvent) => {
+  const sendEvent = (e: TaskEvent) => {
     if (closed || BigInt(e.id) <= sent) return;
     sent = BigInt(e.id);
     // Progress is reported only while a task works; a status event says its own.
@@ -66,13 +54,14 @@ export async function streamTask(
     if (e.kind === "status" && isTerminal(status)) close();
   };
 
-  const existing = await withTenant(deps.pool, tenantId, (tx) => store.getTask(tx, agentId, taskId));
-  if (!existing) throw notFound(`task "${taskId}"`);
-
-  try {
-    unsubscribe = await deps.events.subscribe(taskId, (e) => (live ? sendEvent(e) : pending.push(e)));
-  } catch (e) {
-    throw unavailable("redis", e);
+  // Refusals (404, 503) come before any byte of the stream, as JSON errors.
+  const stream = await deps.service.openStream(caller, agentId, taskId, resumeFrom, sendEvent);
+  function close() {
+    if (closed) return;
+    closed = true;
+    clearInterval(heartbeat);
+    stream.close();
+    res.end();
   }
   req.on("close", close);
 
@@ -85,32 +74,16 @@ export async function streamTask(
   res.flushHeaders();
   res.write(`retry: 2000\n\n`);
 
-  try {
-    // Read committed: each statement sees its own snapshot. The newest event id is read before the
-    // task, so the state is never older than that id; read the other way round, an event committed
-    // in between was neither in the state nor sent later (its id was not above `sent`).
-    const snapshot = await withTenant(deps.pool, tenantId, async (tx) => {
-      const lastId = await store.lastEventId(tx, taskId);
-      const missed = resumeFrom ? await store.eventsAfter(tx, taskId, resumeFrom) : [];
-      return { lastId, missed, task: await store.getTask(tx, agentId, taskId) };
-    });
-    if (resumeFrom) {
-      sent = BigInt(resumeFrom);
-      for (const e of snapshot.missed) sendEvent(e);
-    } else if (snapshot.task) {
-      const view = store.toView(snapshot.task);
-      // The state event carries the id of the newest stored event, so a reconnect resumes after it.
-      sent = BigInt(snapshot.lastId);
-      write(snapshot.lastId, "state", view as unknown as Record<string, unknown>, { ...view, timestamp: view.updatedAt });
-      if (isTerminal(view.status)) close();
-    }
-  } catch (e) {
-    res.write(`event: error\ndata: ${JSON.stringify({ message: (e as Error).message })}\n\n`);
-    close();
-    return;
+  if (resumeFrom) {
+    sent = BigInt(resumeFrom);
+    for (const e of stream.missed) sendEvent(e);
+  } else {
+    // The state event carries the id of the newest stored event, so a reconnect resumes after it.
+    sent = BigInt(stream.lastId);
+    write(stream.lastId, "state", stream.task as unknown as Record<string, unknown>, { ...stream.task, timestamp: stream.task.updatedAt });
+    if (isTerminal(stream.task.status)) close();
   }
   if (closed) return;
-  for (const e of pending.splice(0)) sendEvent(e);
-  live = true;
+  stream.start();
   heartbeat = setInterval(() => res.write(`: heartbeat ${Date.now()}\n\n`), deps.heartbeatMs);
 }

@@ -17,7 +17,7 @@ import * as store from "./task-store";
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, readResultPage, type ResultPage } from "./result-sets";
 import type { ResultSetSummary } from "../protocol/agent-contract";
 import { appendAnonymousAudit, appendAudit, type AuditEventType } from "./audit";
-import { ServiceError, conflict, forbidden, insufficientCredits, invalidInput, notFound } from "./errors";
+import { ServiceError, conflict, forbidden, insufficientCredits, invalidInput, notFound, unavailable } from "./errors";
 import type { RedisEventBus } from "./event-bus";
 import type { TaskQueue } from "./task-queue";
 import { readTenantSettings } from "./tenants";
@@ -41,6 +41,19 @@ export interface CreateTaskBody {
   targetAgentId?: unknown;
   metadata?: unknown;
   instanceId?: unknown;
+}
+
+/** A task's event stream as openStream opens it. */
+export interface TaskStream {
+  /** The task as it was read. */
+  task: store.TaskView;
+  /** The id of its newest event when it was read. */
+  lastId: string;
+  /** With resumeFrom: the events after that id, in order. */
+  missed: store.TaskEvent[];
+  /** Delivers the events that arrived meanwhile, then every new one as it comes. */
+  start(): void;
+  close(): void;
 }
 
 /** Largest metadata object a task carries, serialised. */
@@ -273,6 +286,47 @@ export class TaskService {
     const row = await withTenant(this.pool, caller.tenantId, (tx) => store.getTaskById(tx, taskId));
     if (!row) throw notFound(`task "${taskId}"`);
     return store.toView(row);
+  }
+
+  /**
+   * What an event stream of a task starts from: subscribed to its live events first (held back
+   * until `start`), then in one read the task and the id of its newest event, or with `resumeFrom`
+   * every event after that id. The newest id is read before the task, so the state is never older
+   * than it; read the other way round, an event committed in between would be in neither.
+   * 404 for another tenant's or an unknown task, 503 when Redis cannot subscribe.
+   */
+  async openStream(caller: Caller, agentId: string, taskId: string, resumeFrom: string | undefined, onEvent: (e: store.TaskEvent) => void): Promise<TaskStream> {
+    this.requireAgent(agentId);
+    if (!isUuid(taskId)) throw notFound(`task "${taskId}"`);
+    const held: store.TaskEvent[] = [];
+    let live = false;
+    let unsubscribe: () => void;
+    try {
+      unsubscribe = await this.events.subscribe(taskId, (e) => (live ? onEvent(e) : held.push(e)));
+    } catch (e) {
+      throw unavailable("redis", e);
+    }
+    try {
+      const read = await withTenant(this.pool, caller.tenantId, async (tx) => {
+        const lastId = await store.lastEventId(tx, taskId);
+        const missed = resumeFrom ? await store.eventsAfter(tx, taskId, resumeFrom) : [];
+        return { lastId, missed, row: await store.getTask(tx, agentId, taskId) };
+      });
+      if (!read.row) throw notFound(`task "${taskId}"`);
+      return {
+        task: store.toView(read.row),
+        lastId: read.lastId,
+        missed: read.missed,
+        start() {
+          live = true;
+          for (const e of held.splice(0)) onEvent(e);
+        },
+        close: unsubscribe,
+      };
+    } catch (e) {
+      unsubscribe();
+      throw e;
+    }
   }
 
   async getTaskRow(caller: Caller, agentId: string, taskId: string): Promise<store.TaskRow> {
