@@ -8,7 +8,8 @@ import pino from "pino";
 import type { Pool } from "pg";
 import type { Config } from "./config/config";
 import { AgentRegistry } from "./protocol/registry";
-import { BUILTIN_AGENTS, loadAgentPlugins, type AgentModule } from "./agents";
+import { createAgents } from "./agents";
+import type { Agent } from "./agents/agent";
 import type { CapabilityHandler } from "./protocol/agent-contract";
 import { createAppPool } from "./store/database";
 import { defaultQueuePrefix, readDeploymentId } from "./store/deployment";
@@ -31,9 +32,6 @@ import { AgentRateLimiter } from "./gateway/rate-limit";
 import { createServer } from "./gateway/tls";
 import { flushTracing, initTracing, traceMixin } from "./lib/tracing";
 import { SiemForwarder, createSink } from "./ops/siem-forwarder";
-import { createCampaignOrchestrator, type CampaignOrchestrator } from "./agents/campaign-orchestrator/handlers";
-import { createWorkflowHandlers } from "./agents/workflow-automation/handlers";
-import { createEnrichLeadsHandler } from "./agents/data-engineer/enrich-leads";
 
 export interface Stack {
   config: Config;
@@ -55,8 +53,8 @@ export interface Stack {
   rateLimit?: AgentRateLimiter;
   /** Audit forwarding to AUDIT_SIEM_URL, when set. */
   siem?: SiemForwarder;
-  /** CampaignOrchestrator: its handlers, the due-campaign sweep (worker role) and the unsubscribe key. */
-  campaigns?: CampaignOrchestrator;
+  /** The agents as made for this stack: card, handlers, routes and background work of each. */
+  agents: Agent[];
   server?: http.Server;
   url?: string;
   log: pino.Logger;
@@ -67,13 +65,18 @@ export interface Stack {
 export const DEV_SECRET_WARNING =
   "A2A_JWT_SECRET is unset: tokens are checked against the public development secret, so anyone can sign them; set A2A_JWT_SECRET for anything but a local try-out";
 
-export function agentModules(config: Config): AgentModule[] {
-  return [...BUILTIN_AGENTS, ...loadAgentPlugins(config.agentPlugins)];
+/**
+ * Every agent of the configuration (built in and AGENT_PLUGINS), made with what agents are given.
+ * `publicUrl` is where links in what they send point: PUBLIC_URL, else the listening gateway.
+ */
+export function makeAgents(config: Config, pool: Pool, log: pino.Logger, publicUrl: () => string | undefined = () => config.publicUrl): Agent[] {
+  const urlPolicy = makeUrlPolicy({ allowPrivate: config.webhookAllowPrivate, allow: config.webhookAllowHosts });
+  return createAgents(config.agentPlugins, { config, pool, log, publicUrl, urlPolicy });
 }
 
 /** Makes the agents table match the cards, so tasks can reference them. */
-export async function syncRegistry(pool: Pool, modules: AgentModule[]): Promise<void> {
-  for (const { card } of modules) {
+export async function syncRegistry(pool: Pool, agents: Pick<Agent, "card">[]): Promise<void> {
+  for (const { card } of agents) {
     await pool.query(
       `INSERT INTO agents (id, name, version, status, card, updated_at) VALUES ($1, $2, $3, $4, $5, now())
        ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, version = EXCLUDED.version, status = EXCLUDED.status,
@@ -89,39 +92,13 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
   // Every log line written inside a span carries its trace_id and span_id.
   const log = opts.log ?? pino({ level: config.logLevel, base: { service: "dealscale-a2a" }, mixin: traceMixin });
   if (config.jwtSecretIsDevDefault) log.warn(DEV_SECRET_WARNING);
-  const modules = agentModules(config);
-  const registry = new AgentRegistry(modules.map((m) => m.card));
-  const handlers = new Map<string, Record<string, CapabilityHandler>>(modules.map((m) => [m.card.agentId, m.handlers]));
   const pool = createAppPool(config, config.roles.worker ? Math.max(20, Math.min(config.workerConcurrency + 10, 60)) : 20);
-
-  // Agents whose handlers need configuration (issue 4): built here and put in place of their static handlers.
-  // `url` is the listening gateway's URL (known once it listens), the fallback for unsubscribe links without PUBLIC_URL.
+  // The listening gateway's URL (known once it listens): the fallback for links without PUBLIC_URL.
   let gatewayUrl: string | undefined;
-  const tenantUrlPolicy = makeUrlPolicy({ allowPrivate: config.webhookAllowPrivate, allow: config.webhookAllowHosts });
-  const campaigns = createCampaignOrchestrator({
-    pool,
-    secret: config.jwtSecret,
-    publicUrl: () => config.publicUrl ?? gatewayUrl,
-    smtpUrl: config.campaigns.smtpUrl,
-    smtpFrom: config.campaigns.smtpFrom,
-    urlPolicy: tenantUrlPolicy,
-    sweepIntervalMs: config.campaigns.sweepIntervalMs,
-    leaseMs: config.campaigns.leaseMs,
-    batchSize: config.campaigns.batchSize,
-    log,
-  });
-  handlers.set("data-engineer", { ...handlers.get("data-engineer"), enrichLeads: createEnrichLeadsHandler({ config: () => config.enrichment }) });
-  handlers.set("campaign-orchestrator", { ...handlers.get("campaign-orchestrator"), ...campaigns.handlers });
-  handlers.set("workflow-automation", {
-    ...handlers.get("workflow-automation"),
-    ...createWorkflowHandlers({
-      urlPolicy: tenantUrlPolicy,
-      defaults: { n8n: config.workflows.n8n, kestra: config.workflows.kestra },
-      httpTimeoutMs: config.workflows.httpTimeoutMs,
-      pollMaxIntervalMs: config.workflows.pollMaxIntervalMs,
-    }),
-  });
-  await syncRegistry(pool, modules);
+  const agents = makeAgents(config, pool, log, () => config.publicUrl ?? gatewayUrl);
+  const registry = new AgentRegistry(agents.map((a) => a.card));
+  const handlers = new Map<string, Record<string, CapabilityHandler>>(agents.map((a) => [a.card.agentId, a.handlers]));
+  await syncRegistry(pool, agents);
   const deploymentId = await readDeploymentId(pool);
   const queuePrefix = config.queuePrefix ?? defaultQueuePrefix(deploymentId);
 
@@ -176,7 +153,7 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
     await workers.start(ids);
   }
   reconciler.start();
-  if (config.roles.worker) campaigns.scheduler.start();
+  if (config.roles.worker) for (const agent of agents) agent.background?.start();
 
   let siem: SiemForwarder | undefined;
   if (config.auditSiem) {
@@ -213,7 +190,9 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
       publicUrl: config.publicUrl,
       rateLimit,
       webhooks,
-      campaigns: { pool, unsubscribeKey: campaigns.unsubscribeKey, service },
+      mountAgentRoutes: (router, kit) => {
+        for (const agent of agents) agent.mountRoutes?.(router, kit);
+      },
       refusals: refusals!,
       mountA2A: (a2a, authenticate) =>
         mountA2A(a2a, {
@@ -251,7 +230,7 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
     }
     await refusals?.close();
     await reconciler.stop();
-    await campaigns.scheduler.stop();
+    for (const agent of agents) await agent.background?.stop();
     await siem?.stop();
     await rateLimit?.close();
     await workers?.close(graceMs);
@@ -262,7 +241,7 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
     metrics.close();
     await flushTracing();
   };
-  return { config, deploymentId, queuePrefix, pool, registry, service, queues, events, reconciler, metrics, webhooks, workers, rateLimit, siem, campaigns, server, url, log, stop };
+  return { config, deploymentId, queuePrefix, pool, registry, service, queues, events, reconciler, metrics, webhooks, workers, rateLimit, siem, agents, server, url, log, stop };
 }
 
 function healthOnlyApp(pool: Pool, events: RedisEventBus, mountOps?: (app: express.Router) => void): express.Express {

@@ -22,7 +22,7 @@ import { createTasks } from "../src/tasks/task-store";
 import { loadConfig, type Config } from "../src/config/config";
 import { createAppPool, createOwnerPool } from "../src/store/database";
 import { AgentRegistry } from "../src/protocol/registry";
-import { agentModules, syncRegistry } from "../src/stack";
+import { makeAgents, syncRegistry } from "../src/stack";
 import { TaskQueues } from "../src/queue/queues";
 import { RedisEventBus } from "../src/tasks/event-bus";
 import { TaskService } from "../src/tasks/task-service";
@@ -373,7 +373,7 @@ interface Gateway {
 async function serveGateway(pool: Pool, env: Record<string, string>): Promise<Gateway> {
   const config = loadConfig(env);
   const log = pino({ level: "silent" });
-  const registry = new AgentRegistry(agentModules(config).map((m) => m.card));
+  const registry = new AgentRegistry(makeAgents(config, pool, log).map((a) => a.card));
   const queues = new TaskQueues(config.redisUrl, { prefix: config.queuePrefix!, deploymentId: randomUUID(), attempts: config.jobAttempts, backoffMs: config.jobBackoffMs });
   const events = new RedisEventBus(config.redisUrl);
   const service = new TaskService(pool, registry, queues, events, log);
@@ -496,7 +496,7 @@ describe("Redis down", () => {
     appPool = createAppPool(config, 4);
     ten = (await createTenant(owner, "redis-down", 100)).tenantId;
     // The agents rows that startStack would sync, so tasks can reference them.
-    await syncRegistry(appPool, agentModules(config));
+    await syncRegistry(appPool, makeAgents(config, appPool, pino({ level: "silent" })));
     gw = await serveGateway(appPool, env);
     tok = signToken(config.jwtSecret, { agentId: "caller", tenantId: ten, scopes: ["a2a:call", "a2a:read"] }, 600);
   });

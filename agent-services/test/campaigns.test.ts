@@ -240,7 +240,7 @@ test("a scheduled campaign waits, then is sent when due by whichever worker is a
   const task = await run("launchCampaign", { audienceLeadIds: [hank], campaignName: "Later", channels: ["email"], template, schedule: { startAt } });
   expect(task.outputs).toMatchObject({ status: "scheduled", scheduledAt: new Date(startAt).toISOString(), perChannel: { email: { pending: 1 } } });
   // The worker that accepted it goes away; the schedule lives in Postgres, so another process sends it.
-  await t.stack.campaigns!.scheduler.stop();
+  await t.stack.agents.find((a) => a.card.agentId === "campaign-orchestrator")!.background!.stop();
   expect(mailsTo("hank@example.test")).toHaveLength(0);
   const other = await startStack({ ...t.config, publicUrl: t.url }, { log: pino({ level: "silent" }), listen: false });
   try {

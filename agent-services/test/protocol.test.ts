@@ -8,7 +8,7 @@ import { creditsToMilli, milliToCredits } from "../src/protocol/credits";
 import { durationToMs, estimateCostMilli, checkCard, type AgentCard } from "../src/protocol/agent-card";
 import { allowedFrom, canTransition, isTerminal, TASK_STATES } from "../src/protocol/task-states";
 import { AgentRegistry } from "../src/protocol/registry";
-import { BUILTIN_AGENTS } from "../src/agents";
+import { BUILTIN_CARDS } from "../src/agents";
 
 describe("config", () => {
   test("defaults to the local stack (NODE_ENV=development)", () => {
@@ -143,7 +143,7 @@ describe("the transition table", () => {
 
 describe("agent cards", () => {
   test("the four DealScale cards pass the checks and their schemas compile", () => {
-    const registry = new AgentRegistry(BUILTIN_AGENTS.map((a) => a.card));
+    const registry = new AgentRegistry(BUILTIN_CARDS);
     expect(registry.list().map((c) => c.agentId)).toEqual(["data-engineer", "audience-architect", "campaign-orchestrator", "workflow-automation"]);
     const names = registry.list().flatMap((c) => c.capabilities.map((x) => `${c.alias}.${x.name}`));
     for (const n of [
@@ -154,13 +154,13 @@ describe("agent cards", () => {
     ]) expect(names).toContain(n);
   });
   test("schema errors name the JSON path", () => {
-    const registry = new AgentRegistry(BUILTIN_AGENTS.map((a) => a.card));
+    const registry = new AgentRegistry(BUILTIN_CARDS);
     const enrich = registry.capability("data-engineer", "enrichLeads")!;
     expect(enrich.validateInputs({ leadIds: ["not-a-uuid"], provider: "apollo" })).toEqual([{ path: "/leadIds/0", message: 'must match format "uuid"' }]);
     expect(enrich.validateInputs({ leadIds: [] })).toEqual(expect.arrayContaining([{ path: "/provider", message: "must have required property 'provider'" }]));
   });
   test("per-lead pricing counts the items; a fixed price does not", () => {
-    const card = BUILTIN_AGENTS[0].card;
+    const card = BUILTIN_CARDS[0];
     const enrich = card.capabilities.find((c) => c.name === "enrichLeads")!;
     expect(estimateCostMilli(enrich, { leadIds: ["a", "b", "c"] })).toBe(3000n);
     const fixed = { ...enrich, pricing: { fixedCredits: 2.5 } };

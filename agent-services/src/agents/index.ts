@@ -1,41 +1,42 @@
 /**
- * The four DealScale agents: their cards and whatever capability handlers exist so far. A
- * capability without a handler still accepts tasks; the runtime fails them as "not implemented yet"
- * and releases their credits.
+ * The agents: the four DealScale agents and those of AGENT_PLUGINS, each made the same way, by
+ * createAgent(deps) (agent.ts). A capability without a handler still accepts tasks; the runtime
+ * fails them as "not implemented yet" and releases their credits.
  */
 import type { AgentCardSource } from "../protocol/agent-card";
-import type { CapabilityHandler } from "../protocol/agent-contract";
-import dataEngineer from "./data-engineer/card.json";
-import audienceArchitect from "./audience-architect/card.json";
-import campaignOrchestrator from "./campaign-orchestrator/card.json";
-import workflowAutomation from "./workflow-automation/card.json";
-import { handlers as dataEngineerHandlers } from "./data-engineer/handlers";
-import { handlers as audienceArchitectHandlers } from "./audience-architect/handlers";
-import { handlers as campaignOrchestratorHandlers } from "./campaign-orchestrator/handlers";
-import { handlers as workflowAutomationHandlers } from "./workflow-automation/handlers";
+import type { Agent, AgentDeps, CreateAgent } from "./agent";
+import * as dataEngineer from "./data-engineer";
+import * as audienceArchitect from "./audience-architect";
+import * as campaignOrchestrator from "./campaign-orchestrator";
+import * as workflowAutomation from "./workflow-automation";
+import dataEngineerCard from "./data-engineer/card.json";
+import audienceArchitectCard from "./audience-architect/card.json";
+import campaignOrchestratorCard from "./campaign-orchestrator/card.json";
+import workflowAutomationCard from "./workflow-automation/card.json";
 
-export interface AgentModule {
-  card: AgentCardSource;
-  handlers: Record<string, CapabilityHandler>;
-}
+const BUILTIN_AGENTS: CreateAgent[] = [dataEngineer.createAgent, audienceArchitect.createAgent, campaignOrchestrator.createAgent, workflowAutomation.createAgent];
 
-export const BUILTIN_AGENTS: AgentModule[] = [
-  { card: dataEngineer as AgentCardSource, handlers: dataEngineerHandlers },
-  { card: audienceArchitect as AgentCardSource, handlers: audienceArchitectHandlers },
-  { card: campaignOrchestrator as AgentCardSource, handlers: campaignOrchestratorHandlers },
-  { card: workflowAutomation as AgentCardSource, handlers: workflowAutomationHandlers },
-];
+/** The built-in cards, for what needs the cards without making the agents (checks, the registry table). */
+export const BUILTIN_CARDS = [dataEngineerCard, audienceArchitectCard, campaignOrchestratorCard, workflowAutomationCard] as AgentCardSource[];
 
 /**
- * Extra agents from AGENT_PLUGINS (comma-separated module paths, each exporting {card, handlers}):
- * how a deployment adds its own agents, and how tests and benchmarks register theirs.
+ * AGENT_PLUGINS (comma-separated module paths): how a deployment adds its own agents, and how tests
+ * and benchmarks register theirs. A module exports createAgent(deps), as the built-in agents do,
+ * or (the earlier shape, still read) a ready {card, handlers}.
  */
-export function loadAgentPlugins(paths: string[]): AgentModule[] {
+export function loadAgentPlugins(paths: string[]): CreateAgent[] {
   return paths.map((p) => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const mod = require(p) as Partial<AgentModule> & { default?: AgentModule };
-    const m = (mod.default ?? mod) as AgentModule;
-    if (!m.card || typeof m.handlers !== "object") throw new Error(`agent plugin ${p} must export {card, handlers}`);
-    return m;
+    const mod = require(p) as { createAgent?: CreateAgent; default?: Partial<Agent> & { createAgent?: CreateAgent } } & Partial<Agent>;
+    const m = mod.default ?? mod;
+    if (typeof m.createAgent === "function") return m.createAgent;
+    if (!m.card || typeof m.handlers !== "object") throw new Error(`agent plugin ${p} must export createAgent(deps), or {card, handlers}`);
+    const agent = { card: m.card, handlers: m.handlers } as Agent;
+    return () => agent;
   });
+}
+
+/** Every agent of this configuration, made. */
+export function createAgents(pluginPaths: string[], deps: AgentDeps): Agent[] {
+  return [...BUILTIN_AGENTS, ...loadAgentPlugins(pluginPaths)].map((create) => create(deps));
 }

@@ -19,7 +19,6 @@ import { ATTR, SpanKind, extractContext, withSpan } from "../lib/tracing";
 import type { AgentRateLimiter } from "./rate-limit";
 import type { WebhookService } from "../webhooks/service";
 import { mountWebhookRoutes } from "../webhooks/routes";
-import { mountCampaignRoutes, type CampaignRouteDeps } from "./campaign-routes";
 import { agentAliases, REQUESTED_AGENT_ID } from "./agent-aliases";
 import { cardView } from "../protocol/card-view";
 
@@ -43,8 +42,11 @@ export interface GatewayDeps {
   mountA2A?: (app: express.Router, authenticate: Authenticate) => void;
   /** Webhook subscriptions (/webhooks) and the URL policy for callbackUrl. */
   webhooks?: WebhookService;
-  /** Campaign routes: the public unsubscribe link and the bounce report endpoint (CampaignOrchestrator). */
-  campaigns?: CampaignRouteDeps;
+  /**
+   * The agents' own routes (the CampaignOrchestrator's unsubscribe links and bounce reports): given
+   * the router, this gateway's auth wrapper, its scope sets and the task service.
+   */
+  mountAgentRoutes?: (router: express.Router, kit: { route: (scopes: string[], fn: Handler) => express.RequestHandler; scopes: { read: string[]; call: string[] }; service: TaskService }) => void;
   /** Audits refused authentication, rate-limited per source address and aggregated. */
   refusals: RefusalAuditor;
 }
@@ -135,7 +137,7 @@ export function createGateway(deps: GatewayDeps): express.Express {
   }));
 
   if (deps.webhooks) mountWebhookRoutes(app, route, deps.webhooks, { read, call });
-  if (deps.campaigns) mountCampaignRoutes(app, route, { read, call }, deps.campaigns);
+  deps.mountAgentRoutes?.(app, { route, scopes: { read, call }, service: deps.service });
 
   app.use((req, res) => {
     res.status(404).json({ error: { code: "not_found", message: `no route for ${req.method} ${req.path}` } });

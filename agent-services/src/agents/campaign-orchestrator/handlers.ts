@@ -17,8 +17,6 @@ import { CampaignScheduler, type SchedulerLogger } from "./scheduler";
 import { newSenderId, runCampaign, SendRunError, smtpFor, type SenderDeps } from "./sender";
 import * as store from "./store";
 
-export const handlers: Record<string, CapabilityHandler> = {};
-
 export interface CampaignOrchestratorDeps {
   pool: Pool;
   /** A2A_JWT_SECRET: the unsubscribe key is derived from it. */

@@ -14,8 +14,6 @@ import card from "./card.json";
 import { EngineError, followRun, kestra, make, n8n, redact, type Engine, type Http, type HttpFn, type RunSnapshot } from "./domain/engines";
 import { resolveEngines, type EngineDefaults, type ResolvedEngines } from "./domain/settings";
 
-export const handlers: Record<string, CapabilityHandler> = {};
-
 export interface WorkflowDeps {
   urlPolicy: UrlPolicy;
   resolve?: Resolver;

@@ -1,5 +1,5 @@
 /**
- * Campaign routes of the gateway:
+ * The CampaignOrchestrator's own routes, mounted on the gateway (index.ts mountRoutes):
  *
  * - `GET /campaigns/unsubscribe?token=...` (public, no login): a confirmation page whose button
  *   POSTs back. A GET never unsubscribes, so mail scanners that prefetch links cannot.
@@ -11,19 +11,17 @@
  *   members of the caller's tenant bounced and suppress the address.
  */
 import type express from "express";
-import type { Request, RequestHandler, Response } from "express";
+import type { Request, Response } from "express";
 import type { Pool } from "pg";
-import type { Caller, TaskService } from "../tasks/task-service";
-import { withTenant } from "../store/tenant-tx";
-import { isUuid } from "../lib/uuid";
-import { forbidden, invalidInput } from "../tasks/errors";
-import { verifyUnsubscribeToken } from "../agents/campaign-orchestrator/domain/unsubscribe-token";
-import { bounceVerdict, normaliseMessageId, type BounceReport } from "../agents/campaign-orchestrator/domain/delivery";
-import { escapeHtml } from "../agents/campaign-orchestrator/domain/template";
-import { markBounced, unsubscribeLead } from "../agents/campaign-orchestrator/store";
-
-type Handler = (req: Request, res: Response, caller: Caller) => Promise<void>;
-type Route = (scopes: string[], fn: Handler) => RequestHandler;
+import type { TaskService } from "../../tasks/task-service";
+import { withTenant } from "../../store/tenant-tx";
+import { isUuid } from "../../lib/uuid";
+import { forbidden, invalidInput } from "../../tasks/errors";
+import type { AgentRouteKit } from "../agent";
+import { verifyUnsubscribeToken } from "./domain/unsubscribe-token";
+import { bounceVerdict, normaliseMessageId, type BounceReport } from "./domain/delivery";
+import { escapeHtml } from "./domain/template";
+import { markBounced, unsubscribeLead } from "./store";
 
 export interface CampaignRouteDeps {
   pool: Pool;
@@ -38,7 +36,7 @@ const page = (title: string, body: string) =>
   `<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>${escapeHtml(title)}</title></head>` +
   `<body style="font-family:sans-serif;max-width:32rem;margin:3rem auto">${body}</body></html>`;
 
-export function mountCampaignRoutes(app: express.Express, route: Route, scopes: { read: string[]; call: string[] }, deps: CampaignRouteDeps): void {
+export function mountCampaignRoutes(app: express.Router, { route, scopes }: Pick<AgentRouteKit, "route" | "scopes">, deps: CampaignRouteDeps): void {
   const claimsOf = (req: Request) => {
     const claims = verifyUnsubscribeToken(deps.unsubscribeKey, req.query.token);
     return claims && isUuid(claims.tenantId) && isUuid(claims.leadId) && isUuid(claims.campaignId) ? claims : undefined;

@@ -1,0 +1,31 @@
+/**
+ * CampaignOrchestrator: its handlers, the due-campaign sweep (background work of the workers) and
+ * its public routes (unsubscribe links, bounce reports).
+ */
+import type { AgentCardSource } from "../../protocol/agent-card";
+import type { Agent, AgentDeps } from "../agent";
+import card from "./card.json";
+import { createCampaignOrchestrator } from "./handlers";
+import { mountCampaignRoutes } from "./routes";
+
+export function createAgent(deps: AgentDeps): Agent {
+  const { campaigns } = deps.config;
+  const orchestrator = createCampaignOrchestrator({
+    pool: deps.pool,
+    secret: deps.config.jwtSecret,
+    publicUrl: deps.publicUrl,
+    smtpUrl: campaigns.smtpUrl,
+    smtpFrom: campaigns.smtpFrom,
+    urlPolicy: deps.urlPolicy,
+    sweepIntervalMs: campaigns.sweepIntervalMs,
+    leaseMs: campaigns.leaseMs,
+    batchSize: campaigns.batchSize,
+    log: deps.log,
+  });
+  return {
+    card: card as AgentCardSource,
+    handlers: orchestrator.handlers,
+    mountRoutes: (router, kit) => mountCampaignRoutes(router, kit, { pool: deps.pool, unsubscribeKey: orchestrator.unsubscribeKey, service: kit.service }),
+    background: orchestrator.scheduler,
+  };
+}
