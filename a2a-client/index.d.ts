@@ -136,8 +136,11 @@ export declare function errorFor(status: number, body: unknown, headers: HttpRes
 export declare const TERMINAL_STATUSES: TaskStatus[];
 export declare const RESULT_PAGE_SIZE: number;
 
+/** What an A2AError carries (and its constructor takes). */
 export interface A2AErrorInfo {
+  /** The HTTP status; undefined when there was no answer. */
   status?: number;
+  /** The gateway's error code (invalid_input, insufficient_credits, ...). */
   code?: string;
   details?: any;
   body?: any;
@@ -149,16 +152,9 @@ export interface A2AErrorInfo {
 
 export declare class A2AError extends Error {
   constructor(message: string, info?: A2AErrorInfo);
-  /** The HTTP status; undefined when there was no answer. */
-  status?: number;
-  /** The gateway's error code (invalid_input, insufficient_credits, ...). */
-  code?: string;
-  details?: any;
-  body?: any;
-  method?: string;
-  path?: string;
-  retryAfterSeconds?: number;
 }
+/** The info's fields are the error's own (declaration merging). */
+export declare interface A2AError extends Omit<A2AErrorInfo, "cause"> {}
 export declare class ValidationError extends A2AError {}
 export declare class AuthenticationError extends A2AError {}
 export declare class ForbiddenError extends A2AError {}
