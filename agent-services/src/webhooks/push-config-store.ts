@@ -8,7 +8,8 @@
  * deliveries check it again after DNS resolution.
  */
 import { randomUUID } from "node:crypto";
-import type { TenantTx } from "../store/tenant-tx";
+import type { Pool } from "pg";
+import { withTenant, type TenantTx } from "../store/tenant-tx";
 import { isUuid } from "../lib/uuid";
 import { newSecret } from "./signing";
 
@@ -133,4 +134,25 @@ export async function deletePushConfig(tx: TenantTx, taskId: string, configId: s
 export async function pushConfigById(tx: TenantTx, id: string): Promise<PushConfigRow | undefined> {
   if (!isUuid(id)) return undefined;
   return tx.one<PushConfigRow>("SELECT * FROM task_push_configs WHERE id = $1", [id]);
+}
+
+/** The same operations for one tenant at a time, each in its own tenant transaction (for the A2A face). */
+export class TenantPushConfigs {
+  constructor(private readonly pool: Pool) {}
+
+  create(tenantId: string, c: NewPushConfig): Promise<PushConfigRow> {
+    return withTenant(this.pool, tenantId, (tx) => createPushConfig(tx, c));
+  }
+
+  list(tenantId: string, taskId: string): Promise<PushConfigRow[]> {
+    return withTenant(this.pool, tenantId, (tx) => listPushConfigs(tx, taskId));
+  }
+
+  /** One config, or every config of the task when configId is omitted. */
+  remove(tenantId: string, taskId: string, configId?: string): Promise<void> {
+    return withTenant(this.pool, tenantId, async (tx) => {
+      const ids = configId ? [configId] : (await listPushConfigs(tx, taskId)).map((r) => r.config_id);
+      for (const id of ids) await deletePushConfig(tx, taskId, id);
+    });
+  }
 }

@@ -6,15 +6,13 @@
 import type { TaskPushNotificationConfig } from "@a2a-js/sdk";
 import type { PushNotificationStore, ServerCallContext } from "@a2a-js/sdk/server";
 import { RequestMalformedError, TaskNotFoundError } from "@a2a-js/sdk/errors";
-import type { Pool } from "pg";
-import { withTenant } from "../../store/tenant-tx";
-import { createPushConfig, deletePushConfig, listPushConfigs, PushConfigInvalid, PushConfigTaskNotFound, type PushConfigRow } from "../../webhooks/push-config-store";
+import { PushConfigInvalid, PushConfigTaskNotFound, type PushConfigRow, type TenantPushConfigs } from "../../webhooks/push-config-store";
 import { checkWebhookUrl, UrlPolicyError, type UrlPolicy } from "../../lib/url-policy";
 import { callerOf } from "./caller-context";
 
 export class PgPushConfigStore implements PushNotificationStore {
   constructor(
-    private readonly pool: Pool,
+    private readonly configs: TenantPushConfigs,
     private readonly policy: UrlPolicy,
   ) {}
 
@@ -28,16 +26,14 @@ export class PgPushConfigStore implements PushNotificationStore {
     }
     let row: PushConfigRow;
     try {
-      row = await withTenant(this.pool, caller.tenantId, (tx) =>
-        createPushConfig(tx, {
-          taskId,
-          url: config.url,
-          token: config.token || null,
-          authentication: config.authentication?.scheme ? { schemes: [config.authentication.scheme], credentials: config.authentication.credentials || undefined } : null,
-          configId: config.id || null,
-          format: "a2a",
-        }),
-      );
+      row = await this.configs.create(caller.tenantId, {
+        taskId,
+        url: config.url,
+        token: config.token || null,
+        authentication: config.authentication?.scheme ? { schemes: [config.authentication.scheme], credentials: config.authentication.credentials || undefined } : null,
+        configId: config.id || null,
+        format: "a2a",
+      });
     } catch (e) {
       if (e instanceof PushConfigTaskNotFound) throw new TaskNotFoundError(e.message);
       if (e instanceof PushConfigInvalid) throw new RequestMalformedError(`push notification config refused: ${e.message}`);
@@ -50,7 +46,7 @@ export class PgPushConfigStore implements PushNotificationStore {
 
   async load(taskId: string, context: ServerCallContext): Promise<TaskPushNotificationConfig[]> {
     const caller = callerOf(context);
-    const rows = await withTenant(this.pool, caller.tenantId, (tx) => listPushConfigs(tx, taskId));
+    const rows = await this.configs.list(caller.tenantId, taskId);
     return rows.map((r) => ({
       tenant: "",
       id: r.config_id,
@@ -62,13 +58,6 @@ export class PgPushConfigStore implements PushNotificationStore {
   }
 
   async delete(taskId: string, context: ServerCallContext, configId?: string): Promise<void> {
-    const caller = callerOf(context);
-    await withTenant(this.pool, caller.tenantId, async (tx) => {
-      if (configId) {
-        await deletePushConfig(tx, taskId, configId);
-        return;
-      }
-      for (const r of await listPushConfigs(tx, taskId)) await deletePushConfig(tx, taskId, r.config_id);
-    });
+    await this.configs.remove(callerOf(context).tenantId, taskId, configId);
   }
 }

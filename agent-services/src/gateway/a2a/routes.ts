@@ -22,6 +22,7 @@ import { CALLER_LOCAL, contextBuilderFor, userFromRequest } from "./caller-conte
 import { DealScaleExecutor } from "./executor";
 import { PgTaskStore } from "./pg-task-store";
 import { PgPushConfigStore } from "./push-store";
+import { TenantPushConfigs } from "../../webhooks/push-config-store";
 import { RedisBusManager } from "./redis-bus";
 import { TaskSnapshots } from "./task-snapshots";
 import { DealScaleRequestHandler } from "./request-handler";
@@ -58,7 +59,7 @@ export function mountA2A(app: Router, deps: A2ADeps): void {
       new PgTaskStore(agentId, deps.service, snapshots),
       new DealScaleExecutor(agentId, deps.service, snapshots),
       busManager,
-      new PgPushConfigStore(deps.pool, deps.urlPolicy),
+      new PgPushConfigStore(new TenantPushConfigs(deps.pool), deps.urlPolicy),
       // Deliveries are the webhook worker's (durable, signed, retried), never the SDK's in-process sender.
       { send: async () => undefined },
     );
