@@ -12,6 +12,7 @@ import { createAgents } from "./agents";
 import type { Agent } from "./agents/agent";
 import type { CapabilityHandler } from "./protocol/agent-contract";
 import { createAppPool } from "./store/database";
+import { countLiveLeads } from "./store/lead-pages";
 import { defaultQueuePrefix, readDeploymentId } from "./store/deployment";
 import { TaskQueues } from "./queue/queues";
 import { RedisEventBus } from "./tasks/event-bus";
@@ -104,7 +105,7 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
 
   const queues = new TaskQueues(config.redisUrl, { prefix: queuePrefix, deploymentId, attempts: config.jobAttempts, backoffMs: config.jobBackoffMs, history: config.queueHistory });
   const events = new RedisEventBus(config.redisUrl);
-  const service = new TaskService(pool, registry, queues, events, log);
+  const service = new TaskService(pool, registry, queues, events, log, { tenantLeads: (tenantId) => countLiveLeads(pool, tenantId) });
   const reconciler = new Reconciler(pool, queues, service, events, log, config.reconcileIntervalMs);
 
   // Webhooks and push notifications: every process enqueues a finished task's deliveries; the

@@ -4,7 +4,8 @@
  * next page read while the caller works on this one. Stops with the signal's reason when it is
  * aborted between pages. `select` is a `SELECT ... FROM leads` whose rows carry `id`.
  */
-import type { TenantTx } from "./tenant-tx";
+import type { Pool } from "pg";
+import { withTenant, type TenantTx } from "./tenant-tx";
 
 export async function forEachLivePage<T extends { id: string }>(
   db: <R>(fn: (tx: TenantTx) => Promise<R>) => Promise<R>,
@@ -32,4 +33,9 @@ export async function forEachLivePage<T extends { id: string }>(
     await onPage(page);
     if (!more) return total;
   }
+}
+
+/** How many live (not merged) leads the tenant has: the item count of a whole-tenant run's price. */
+export async function countLiveLeads(pool: Pool, tenantId: string): Promise<number> {
+  return withTenant(pool, tenantId, async (tx) => (await tx.one<{ n: number }>("SELECT count(*)::int AS n FROM leads WHERE merged_into IS NULL"))?.n ?? 0);
 }

@@ -43,6 +43,11 @@ export interface CreateTaskBody {
   instanceId?: unknown;
 }
 
+/** Counts a price depends on: a whole-tenant run is priced on the tenant's live leads. */
+export interface PricingCounts {
+  tenantLeads(tenantId: string): Promise<number>;
+}
+
 /** A task's event stream as openStream opens it. */
 export interface TaskStream {
   /** The task as it was read. */
@@ -123,6 +128,8 @@ export class TaskService {
     private readonly queues: TaskQueue,
     private readonly events: RedisEventBus,
     private readonly log: Logger,
+    /** What pricing needs to know of a tenant's data, asked of whoever holds it (the leads, in stack.ts). */
+    private readonly counts: PricingCounts,
   ) {
     this.batcher = new TenantBatcher(pool);
   }
@@ -216,9 +223,7 @@ export class TaskService {
     }
 
     // A whole-tenant run (its per-lead list omitted) is priced on the tenant's live leads.
-    const tenantLeads = needsTenantLeadCount(cap.capability, inputs as Record<string, unknown>)
-      ? await withTenant(this.pool, caller.tenantId, async (tx) => (await tx.one<{ n: number }>("SELECT count(*)::int AS n FROM leads WHERE merged_into IS NULL"))?.n ?? 0)
-      : undefined;
+    const tenantLeads = needsTenantLeadCount(cap.capability, inputs as Record<string, unknown>) ? await this.counts.tenantLeads(caller.tenantId) : undefined;
     const cost = estimateCostMilli(cap.capability, inputs as Record<string, unknown>, tenantLeads);
     const newTask: store.NewTask = {
       id: a2a.taskId ?? randomUUID(),
