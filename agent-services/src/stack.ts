@@ -47,7 +47,7 @@ export interface Stack {
   reconciler: Reconciler;
   /** Prometheus metrics (served at /metrics); `metrics.recordWebhookDelivery(...)` for webhook senders. */
   metrics: Metrics;
-  /** Webhook subscriptions, push-config deliveries, the A2A formatter seam (`webhooks.setA2AFormatter`). */
+  /** Webhook subscriptions and push-config deliveries (A2A-shaped for A2A push configs). */
   webhooks: WebhookService;
   workers?: WorkerRuntime;
   /** Per tenant+agent rate limits of the cards (gateway role); `rateLimit.consume(tenantId, agentId)`. */
@@ -108,6 +108,16 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
   const service = new TaskService(pool, registry, queues, events, log, { tenantLeads: (tenantId) => countLiveLeads(pool, tenantId) });
   const reconciler = new Reconciler(pool, queues, service, events, log, config.reconcileIntervalMs);
 
+  // Metrics: task hooks in every process; queue depth for the queues this process serves (every
+  // queue on a gateway, its agents' and the webhooks queue on a worker); tenant balances only on
+  // gateways, so workers do not repeat that query. The queues are read at scrape time.
+  const allAgentIds = () => registry.list().map((c) => c.agentId);
+  const ownedQueues = (agentIds: string[]) => [...agentIds.map((id) => queues.queue(id)), webhooks.queue.queue];
+  const metrics = createMetrics({
+    queues: () => ownedQueues(config.roles.gateway ? allAgentIds() : config.workerAgents ?? allAgentIds()),
+    pool: config.roles.gateway ? pool : undefined,
+  });
+
   // Webhooks and push notifications: every process enqueues a finished task's deliveries; the
   // delivery worker and the sweep (re-enqueues deliveries lost between commit and enqueue) run
   // with the worker role.
@@ -123,21 +133,14 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
     concurrency: config.webhookConcurrency,
     sweepIntervalMs: config.webhookSweepIntervalMs,
     sweepWindowMs: config.webhookSweepWindowMs,
+    a2aFormatter: a2aPushBody,
+    onDeliveryOutcome: (outcome) => metrics.recordWebhookDelivery(outcome === "delivered" ? "delivered" : outcome === "retry" ? "retrying" : "failed"),
   }, service);
 
-  // Metrics: task hooks in every process; queue depth for the queues this process serves (every
-  // queue on a gateway, its agents' and the webhooks queue on a worker); tenant balances only on
-  // gateways, so workers do not repeat that query.
-  const allAgentIds = () => registry.list().map((c) => c.agentId);
-  const ownedQueues = (agentIds: string[]) => [...agentIds.map((id) => queues.queue(id)), webhooks.queue.queue];
-  const metrics = createMetrics({
-    queues: () => ownedQueues(config.roles.gateway ? allAgentIds() : config.workerAgents ?? allAgentIds()),
-    pool: config.roles.gateway ? pool : undefined,
-  });
+  // What happens after a task's state is committed, in one place: the queue gets new tasks from the
+  // service itself; these observers see every finish (metrics, webhook and push deliveries).
   service.observe(metrics.observer);
-  webhooks.setDeliveryOutcomeHook((outcome) => metrics.recordWebhookDelivery(outcome === "delivered" ? "delivered" : outcome === "retry" ? "retrying" : "failed"));
   service.observe(webhooks.observer());
-  webhooks.setA2AFormatter(a2aPushBody);
   if (config.roles.worker) webhooks.startWorker();
 
   let workers: WorkerRuntime | undefined;

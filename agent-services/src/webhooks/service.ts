@@ -33,6 +33,10 @@ export interface WebhookSettings {
   /** How old a finished task must be before the sweep looks at it; default min(interval, 10 s). */
   sweepGraceMs?: number;
   resolve?: Resolver;
+  /** The body of 'a2a'-format push configs; without one they get the DealScale body. */
+  a2aFormatter?: A2AFormatter;
+  /** Told each delivery's outcome (the metrics). */
+  onDeliveryOutcome?: DeliveryOutcomeHook;
 }
 
 export interface SubscriptionBody {
@@ -67,6 +71,8 @@ export class WebhookService {
   ) {
     this.queue = new WebhookQueue(settings.redisUrl, settings);
     this.deliverer = new WebhookDeliverer(settings.redisUrl, pool, log, settings);
+    this.deliverer.formatter = settings.a2aFormatter;
+    this.deliverer.onOutcome = settings.onDeliveryOutcome;
     this.sweeper = new WebhookSweeper(pool, this.queue, log, {
       intervalMs: settings.sweepIntervalMs,
       windowMs: settings.sweepWindowMs,
@@ -75,16 +81,11 @@ export class WebhookService {
     this.batcher = new TenantBatcher(pool);
   }
 
-  /** The body of 'a2a'-format push configs; without one they get the DealScale body. Returns the previous one. */
+  /** Replaces the a2aFormatter the service was made with (tests swap it); returns the previous one. */
   setA2AFormatter(fn: A2AFormatter | undefined): A2AFormatter | undefined {
     const previous = this.deliverer.formatter;
     this.deliverer.formatter = fn;
     return previous;
-  }
-
-  /** Optional metrics hook, e.g. `(outcome) => metrics.recordWebhookDelivery(outcome)`. */
-  setDeliveryOutcomeHook(fn: DeliveryOutcomeHook | undefined): void {
-    this.deliverer.onOutcome = fn;
   }
 
   /** The TaskService observer: enqueue a finished task's deliveries. */
