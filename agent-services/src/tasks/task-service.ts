@@ -21,6 +21,7 @@ import { ServiceError, conflict, forbidden, insufficientCredits, invalidInput, n
 import type { RedisEventBus } from "./event-bus";
 import type { TaskQueue } from "./task-queue";
 import { readTenantSettings } from "./tenants";
+import { readEnvelope } from "./task-envelope";
 
 export interface Caller {
   tenantId: string;
@@ -60,9 +61,6 @@ export interface TaskStream {
   start(): void;
   close(): void;
 }
-
-/** Largest metadata object a task carries, serialised. */
-const MAX_METADATA_BYTES = 16 * 1024;
 
 /** What the A2A face adds to a create: its own task id, the conversation, and the message. */
 export interface A2ACreateOptions {
@@ -186,36 +184,17 @@ export class TaskService {
     if (card.status === "maintenance" || card.status === "retired") {
       throw new ServiceError(503, "agent_unavailable", `agent "${agentId}" is ${card.status}`);
     }
-    if (body === null || typeof body !== "object" || Array.isArray(body)) throw invalidInput("request body must be a JSON object", { errors: [{ path: "/", message: "must be object" }] });
-    if (typeof body.type !== "string" || !body.type) throw invalidInput("type is required", { errors: [{ path: "/type", message: "must be a capability name" }] });
-    const type = body.type;
+    const { type, inputs, priority, idempotencyKey, callbackUrl, targetAgentId, tenantId, metadata } = readEnvelope(body);
     const cap = this.capabilityOf(agentId, type);
-    const inputs = body.inputs === undefined ? {} : body.inputs;
-    if (inputs === null || typeof inputs !== "object" || Array.isArray(inputs)) {
-      throw invalidInput("inputs must be an object", { errors: [{ path: "/inputs", message: "must be object" }] });
-    }
-    const priority = body.priority === undefined ? 5 : body.priority;
-    if (typeof priority !== "number" || !Number.isInteger(priority) || priority < 1 || priority > 10) {
-      throw invalidInput("priority must be an integer from 1 to 10", { errors: [{ path: "/priority", message: "must be integer 1..10" }] });
-    }
-    const key = body.idempotencyKey;
-    if (key !== undefined && (typeof key !== "string" || key.length < 1 || key.length > 200)) {
-      throw invalidInput("idempotencyKey must be a string of 1 to 200 characters", { errors: [{ path: "/idempotencyKey", message: "must be string(1..200)" }] });
-    }
-    const callbackUrl = body.callbackUrl;
-    if (callbackUrl !== undefined && (typeof callbackUrl !== "string" || !/^https?:\/\//.test(callbackUrl))) {
-      throw invalidInput("callbackUrl must be an http(s) URL", { errors: [{ path: "/callbackUrl", message: "must be http(s) URL" }] });
-    }
-    if (body.targetAgentId !== undefined && (typeof body.targetAgentId !== "string" || this.registry.canonicalId(body.targetAgentId) !== agentId)) {
+    if (targetAgentId !== undefined && this.registry.canonicalId(targetAgentId) !== agentId) {
       throw invalidInput(`targetAgentId must name the agent addressed (${agentId} or ${card.alias})`, { errors: [{ path: "/targetAgentId", message: `must be ${card.alias}` }] });
     }
-    const metadata = taskMetadata(body);
-    const named = [body.tenantId, (inputs as Record<string, unknown>).tenantId].filter((t) => t !== undefined);
+    const named = [tenantId, inputs.tenantId].filter((t) => t !== undefined);
     if (named.some((t) => t !== caller.tenantId)) {
       await this.auditRefusal(caller, agentId, "tenant_mismatch", "request names another tenant than its token", { namedTenant: String(named.find((t) => t !== caller.tenantId)) });
       throw forbidden("the request names another tenant than its token");
     }
-    await this.fillTenantDefaults(caller, cap.capability, inputs as Record<string, unknown>);
+    await this.fillTenantDefaults(caller, cap.capability, inputs);
     const schemaIssues = cap.validateInputs(inputs);
     if (schemaIssues.length) {
       const errors = schemaIssues.map((i) => ({ ...i, path: `/inputs${i.path === "/" ? "" : i.path}` }));
@@ -223,18 +202,18 @@ export class TaskService {
     }
 
     // A whole-tenant run (its per-lead list omitted) is priced on the tenant's live leads.
-    const tenantLeads = needsTenantLeadCount(cap.capability, inputs as Record<string, unknown>) ? await this.counts.tenantLeads(caller.tenantId) : undefined;
-    const cost = estimateCostMilli(cap.capability, inputs as Record<string, unknown>, tenantLeads);
+    const tenantLeads = needsTenantLeadCount(cap.capability, inputs) ? await this.counts.tenantLeads(caller.tenantId) : undefined;
+    const cost = estimateCostMilli(cap.capability, inputs, tenantLeads);
     const newTask: store.NewTask = {
       id: a2a.taskId ?? randomUUID(),
       agentId,
       type,
       priority,
-      inputs: inputs as Record<string, unknown>,
-      idempotencyKey: (key as string | undefined) ?? null,
+      inputs,
+      idempotencyKey,
       reservedMilli: cost,
       callingAgent: caller.agentId,
-      callbackUrl: (callbackUrl as string | undefined) ?? null,
+      callbackUrl,
       ip: caller.ip ?? null,
       userAgent: caller.userAgent ?? null,
       contextId: a2a.contextId ?? null,
@@ -497,21 +476,4 @@ function decodeCursor(cursor: unknown): { createdAt: string; id: string } | unde
   } catch {
     return undefined;
   }
-}
-
-/** The create's metadata object with the document's instanceId in it; 400 with the path otherwise. */
-function taskMetadata(body: CreateTaskBody): Record<string, unknown> | undefined {
-  const m = body.metadata;
-  if (m !== undefined && (m === null || typeof m !== "object" || Array.isArray(m))) {
-    throw invalidInput("metadata must be an object", { errors: [{ path: "/metadata", message: "must be object" }] });
-  }
-  if (body.instanceId !== undefined && (typeof body.instanceId !== "string" || body.instanceId.length > 200)) {
-    throw invalidInput("instanceId must be a string of at most 200 characters", { errors: [{ path: "/instanceId", message: "must be string(..200)" }] });
-  }
-  // The queue spreads tasks over the workers itself; the document's instance hint is kept, not obeyed.
-  const merged = body.instanceId === undefined ? (m as Record<string, unknown> | undefined) : { ...(m as Record<string, unknown>), instanceId: body.instanceId };
-  if (merged && Buffer.byteLength(JSON.stringify(merged)) > MAX_METADATA_BYTES) {
-    throw invalidInput(`metadata must serialise to at most ${MAX_METADATA_BYTES} bytes`, { errors: [{ path: "/metadata", message: "too large" }] });
-  }
-  return merged;
 }
