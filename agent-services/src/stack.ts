@@ -70,9 +70,13 @@ export const DEV_SECRET_WARNING =
  * Every agent of the configuration (built in and AGENT_PLUGINS), made with what agents are given.
  * `publicUrl` is where links in what they send point: PUBLIC_URL, else the listening gateway.
  */
-export function makeAgents(config: Config, pool: Pool, log: pino.Logger, publicUrl: () => string | undefined = () => config.publicUrl): Agent[] {
-  const urlPolicy = makeUrlPolicy({ allowPrivate: config.webhookAllowPrivate, allow: config.webhookAllowHosts });
+export function makeAgents(config: Config, pool: Pool, log: pino.Logger, publicUrl: () => string | undefined = () => config.publicUrl, urlPolicy = tenantUrlPolicy(config)): Agent[] {
   return createAgents(config.agentPlugins, { config, pool, log, publicUrl, urlPolicy });
+}
+
+/** The rules for URLs tenants give (webhooks, push configs, SMTP hosts, engine URLs). */
+function tenantUrlPolicy(config: Config) {
+  return makeUrlPolicy({ allowPrivate: config.webhookAllowPrivate, allow: config.webhookAllowHosts });
 }
 
 /** Makes the agents table match the cards, so tasks can reference them. */
@@ -96,7 +100,8 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
   const pool = createAppPool(config, config.roles.worker ? Math.max(20, Math.min(config.workerConcurrency + 10, 60)) : 20);
   // The listening gateway's URL (known once it listens): the fallback for links without PUBLIC_URL.
   let gatewayUrl: string | undefined;
-  const agents = makeAgents(config, pool, log, () => config.publicUrl ?? gatewayUrl);
+  const urlPolicy = tenantUrlPolicy(config);
+  const agents = makeAgents(config, pool, log, () => config.publicUrl ?? gatewayUrl, urlPolicy);
   const registry = new AgentRegistry(agents.map((a) => a.card));
   const handlers = new Map<string, Record<string, CapabilityHandler>>(agents.map((a) => [a.card.agentId, a.handlers]));
   await syncRegistry(pool, agents);
@@ -126,7 +131,7 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
     prefix: queuePrefix,
     deploymentId,
     history: config.queueHistory,
-    policy: makeUrlPolicy({ allowPrivate: config.webhookAllowPrivate, allow: config.webhookAllowHosts }),
+    policy: urlPolicy,
     attempts: config.webhookAttempts,
     backoffMs: config.webhookBackoffMs,
     timeoutMs: config.webhookTimeoutMs,
@@ -206,7 +211,7 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
           events,
           log,
           authenticate,
-          urlPolicy: makeUrlPolicy({ allowPrivate: config.webhookAllowPrivate, allow: config.webhookAllowHosts }),
+          urlPolicy,
           maxBodyBytes: config.maxBodyBytes,
           publicUrl: config.publicUrl,
           rateLimit: rateLimit ? (caller, agentId) => rateLimit!.consume(caller.tenantId, agentId) : undefined,

@@ -9,15 +9,11 @@ import * as dataEngineer from "./data-engineer";
 import * as audienceArchitect from "./audience-architect";
 import * as campaignOrchestrator from "./campaign-orchestrator";
 import * as workflowAutomation from "./workflow-automation";
-import dataEngineerCard from "./data-engineer/card.json";
-import audienceArchitectCard from "./audience-architect/card.json";
-import campaignOrchestratorCard from "./campaign-orchestrator/card.json";
-import workflowAutomationCard from "./workflow-automation/card.json";
 
 const BUILTIN_AGENTS: CreateAgent[] = [dataEngineer.createAgent, audienceArchitect.createAgent, campaignOrchestrator.createAgent, workflowAutomation.createAgent];
 
 /** The built-in cards, for what needs the cards without making the agents (checks, the registry table). */
-export const BUILTIN_CARDS = [dataEngineerCard, audienceArchitectCard, campaignOrchestratorCard, workflowAutomationCard] as AgentCardSource[];
+export const BUILTIN_CARDS: AgentCardSource[] = [dataEngineer.card, audienceArchitect.card, campaignOrchestrator.card, workflowAutomation.card];
 
 /**
  * AGENT_PLUGINS (comma-separated module paths): how a deployment adds its own agents, and how tests

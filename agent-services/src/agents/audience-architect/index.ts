@@ -1,9 +1,11 @@
 /** AudienceArchitect: its card and handlers, which need nothing but the task's database. */
 import type { AgentCardSource } from "../../protocol/agent-card";
 import type { Agent } from "../agent";
-import card from "./card.json";
+import cardJson from "./card.json";
 import { handlers } from "./handlers";
 
+export const card = cardJson as AgentCardSource;
+
 export function createAgent(): Agent {
-  return { card: card as AgentCardSource, handlers };
+  return { card, handlers };
 }

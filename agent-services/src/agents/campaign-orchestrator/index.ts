@@ -4,9 +4,11 @@
  */
 import type { AgentCardSource } from "../../protocol/agent-card";
 import type { Agent, AgentDeps } from "../agent";
-import card from "./card.json";
+import cardJson from "./card.json";
 import { createCampaignOrchestrator } from "./handlers";
 import { mountCampaignRoutes } from "./routes";
+
+export const card = cardJson as AgentCardSource;
 
 export function createAgent(deps: AgentDeps): Agent {
   const { campaigns } = deps.config;
@@ -23,7 +25,7 @@ export function createAgent(deps: AgentDeps): Agent {
     log: deps.log,
   });
   return {
-    card: card as AgentCardSource,
+    card,
     handlers: orchestrator.handlers,
     mountRoutes: (router, kit) => mountCampaignRoutes(router, kit, { pool: deps.pool, unsubscribeKey: orchestrator.unsubscribeKey, service: kit.service }),
     background: orchestrator.scheduler,

@@ -130,7 +130,6 @@ async function runEnrichLeads(ctx: HandlerContext, deps: EnrichLeadsDeps): Promi
       enrichedLeads,
       failedLeadIds: [...failed.map((r) => r.leadId), ...unknownLeadIds],
       changes,
-      creditsUsed,
       provider: inputs.provider,
       providersUsed: chain.filter((p) => queried.has(p)),
       strategy,
