@@ -92,6 +92,21 @@ export async function syncRegistry(pool: Pool, agents: Pick<Agent, "card">[]): P
   }
 }
 
+/**
+ * What follows a committed change, in one place: a created task goes on its queue (the A2A
+ * executor enqueues the ones it deferred) and is counted; a finished one is counted and its
+ * webhook and push deliveries are enqueued.
+ */
+export function subscribeAfterCommit(service: TaskService, to: { metrics?: Metrics; webhooks?: WebhookService }): void {
+  const { metrics, webhooks } = to;
+  service.afterCommit.on("created", ({ task, deferEnqueue }) => (deferEnqueue ? undefined : service.enqueue(task)));
+  if (metrics) {
+    service.afterCommit.on("created", ({ task }) => metrics.taskCreated(task));
+    service.afterCommit.on("finished", ({ task }) => metrics.taskFinished(task));
+  }
+  if (webhooks) service.afterCommit.on("finished", ({ task }) => webhooks.onFinished(task));
+}
+
 export async function startStack(config: Config, opts: { log?: pino.Logger; listen?: boolean } = {}): Promise<Stack> {
   initTracing(config.tracing);
   // Every log line written inside a span carries its trace_id and span_id.
@@ -142,10 +157,7 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
     onDeliveryOutcome: (outcome) => metrics.recordWebhookDelivery(outcome === "delivered" ? "delivered" : outcome === "retry" ? "retrying" : "failed"),
   }, service);
 
-  // What happens after a task's state is committed, in one place: the queue gets new tasks from the
-  // service itself; these observers see every finish (metrics, webhook and push deliveries).
-  service.observe(metrics.observer);
-  service.observe(webhooks.observer());
+  subscribeAfterCommit(service, { metrics, webhooks });
   if (config.roles.worker) webhooks.startWorker();
 
   let workers: WorkerRuntime | undefined;

@@ -200,7 +200,7 @@ test("a missing or forged token is refused on both bindings with 401", async () 
 
 test("a blocking SendMessage reads its task row at most twice (the SDK's reloads are served from the snapshots)", async () => {
   const client = await clientFor("JSONRPC");
-  const reads = jest.spyOn(t.stack.service, "getTaskRow");
+  const reads = jest.spyOn(t.stack.service, "getTask");
   try {
     const task = asTask(await send(client, message("slow", { ms: 100, steps: 2 })));
     expect(task.status?.state).toBe(TaskState.TASK_STATE_COMPLETED);

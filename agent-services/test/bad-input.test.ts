@@ -22,7 +22,7 @@ import { createTasks } from "../src/tasks/task-store";
 import { loadConfig, type Config } from "../src/config/config";
 import { createAppPool, createOwnerPool } from "../src/store/database";
 import { AgentRegistry } from "../src/protocol/registry";
-import { makeAgents, syncRegistry } from "../src/stack";
+import { makeAgents, subscribeAfterCommit, syncRegistry } from "../src/stack";
 import { countLiveLeads } from "../src/store/lead-pages";
 import { TaskQueues } from "../src/queue/queues";
 import { RedisEventBus } from "../src/tasks/event-bus";
@@ -378,6 +378,7 @@ async function serveGateway(pool: Pool, env: Record<string, string>): Promise<Ga
   const queues = new TaskQueues(config.redisUrl, { prefix: config.queuePrefix!, deploymentId: randomUUID(), attempts: config.jobAttempts, backoffMs: config.jobBackoffMs });
   const events = new RedisEventBus(config.redisUrl);
   const service = new TaskService(pool, registry, queues, events, log, { tenantLeads: (tenantId) => countLiveLeads(pool, tenantId) });
+  subscribeAfterCommit(service, {});
   const refusals = new RefusalAuditor(refusalAuditWriter(pool, service), config.refusalAudit, log);
   const app = createGateway({
     pool,

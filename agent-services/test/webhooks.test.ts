@@ -14,7 +14,8 @@ import { MAX_SUBSCRIPTIONS_PER_TENANT } from "../src/webhooks/service";
 import {
   createPushConfig, deletePushConfig, getPushConfig, listPushConfigs, PushConfigInvalid, PushConfigTaskNotFound,
 } from "../src/webhooks/push-config-store";
-import type { TaskRow } from "../src/tasks/task-store";
+import type { Task } from "../src/protocol/task";
+import { taskFromRow } from "../src/tasks/task-store";
 
 const A = "test-agent";
 
@@ -341,7 +342,7 @@ test("push configs: signed with their own secret, A2A authentication and token h
   const other = await t.tenant(10);
   const res = await t.request("POST", `/agents/${A}/tasks`, { token, body: { type: "slow", inputs: { ms: 600, steps: 2 } } });
   const taskId = res.body.taskId;
-  const previous = t.stack.webhooks.setA2AFormatter((row: TaskRow) => ({ kind: "task", id: row.id, status: { state: row.status === "completed" ? "TASK_STATE_COMPLETED" : row.status } }));
+  const previous = t.stack.webhooks.setA2AFormatter((row: Task) => ({ kind: "task", id: row.id, status: { state: row.status === "completed" ? "TASK_STATE_COMPLETED" : row.status } }));
   try {
     const a2a = await withTenant(t.app, tenant, (tx) => createPushConfig(tx, {
       taskId, url: `${rx.url}/push-a2a`, token: "notify-token-1", authentication: { schemes: ["Bearer"], credentials: "cred-xyz" }, configId: "cfg-1", format: "a2a",
@@ -400,7 +401,7 @@ test("deliveries lost between commit and enqueue are sent by the sweep, and a du
   const { tenant } = await tenantWithToken();
   const taskId = randomUUID();
   // A task committed as finished whose deliveries were never enqueued: as if the process died right after the commit.
-  const row = await withTenant(t.owner, tenant, (tx) => tx.one<TaskRow>(
+  const row = await withTenant(t.owner, tenant, (tx) => tx.one<Record<string, unknown>>(
     `INSERT INTO tasks (id, tenant_id, agent_id, type, status, inputs, outputs, progress, callback_url, started_at, completed_at)
      VALUES ($1, $2, $3, 'noop', 'completed', '{}', '{"ok": true}', 100, $4, now(), now()) RETURNING *`,
     [taskId, tenant, A, `${rx.url}/swept`],
@@ -409,10 +410,10 @@ test("deliveries lost between commit and enqueue are sent by the sweep, and a du
   expect(JSON.parse(hit.body).task).toMatchObject({ taskId, status: "completed" });
 
   // The observer firing again, the sweep running again, even the finished job gone from Redis: still one delivery.
-  await t.stack.webhooks.enqueueFinished(row!);
+  await t.stack.webhooks.enqueueFinished(taskFromRow(row!));
   await t.stack.webhooks.sweep();
   await t.stack.webhooks.queue.queue.remove(jobIdOf({ taskId, kind: "callback", targetId: null }));
-  await t.stack.webhooks.enqueueFinished(row!);
+  await t.stack.webhooks.enqueueFinished(taskFromRow(row!));
   await sleep(500);
   expect(rx.at("/swept")).toHaveLength(1);
   expect((await attemptsOf("task_id = $1", [taskId], 1)).map((r) => r.outcome)).toEqual(["delivered"]);

@@ -21,6 +21,7 @@ import type { WebhookService } from "../webhooks/service";
 import { mountWebhookRoutes } from "../webhooks/routes";
 import { agentAliases, REQUESTED_AGENT_ID } from "./agent-aliases";
 import { cardView } from "../protocol/card-view";
+import { toView } from "../protocol/task-view";
 
 export interface GatewayDeps {
   pool: Pool;
@@ -101,26 +102,27 @@ export function createGateway(deps: GatewayDeps): express.Express {
       { kind: SpanKind.SERVER, parent: extractContext(req.headers), attributes: { [ATTR.agentId]: agentId, [ATTR.tenantId]: caller.tenantId, [ATTR.capability]: String(req.body?.type ?? "") } },
       async (span) => {
         const r = await deps.service.createTask(caller, agentId, req.body ?? {});
-        span.setAttribute(ATTR.taskId, r.task.taskId);
-        deps.log.debug({ taskId: r.task.taskId, agentId, capability: r.task.type, created: r.created }, "task created");
+        span.setAttribute(ATTR.taskId, r.task.id);
+        deps.log.debug({ taskId: r.task.id, agentId, capability: r.task.type, created: r.created }, "task created");
         return r;
       },
     );
     if (!created) res.set("Idempotent-Replayed", "true");
-    res.status(202).location(`/agents/${task.agentId}/tasks/${task.taskId}`).json(task);
+    res.status(202).location(`/agents/${task.agentId}/tasks/${task.id}`).json(toView(task));
   }));
 
   app.get("/agents/:agentId/tasks", route(read, async (req, res, caller) => {
-    res.json(await deps.service.listTasks(caller, String(req.params.agentId), req.query));
+    const { tasks, nextCursor } = await deps.service.listTasks(caller, String(req.params.agentId), req.query);
+    res.json({ tasks: tasks.map(toView), nextCursor });
   }));
 
   app.get("/agents/:agentId/tasks/:taskId", route(read, async (req, res, caller) => {
-    res.json(await deps.service.getTask(caller, String(req.params.agentId), String(req.params.taskId)));
+    res.json(toView(await deps.service.getTask(caller, String(req.params.agentId), String(req.params.taskId))));
   }));
 
   // By id alone: its agentId (for the agent's routes: stream, cancel, results) is in the answer.
   app.get("/tasks/:taskId", route(read, async (req, res, caller) => {
-    res.json(await deps.service.getTaskById(caller, String(req.params.taskId)));
+    res.json(toView(await deps.service.getTaskById(caller, String(req.params.taskId))));
   }));
 
   app.get("/agents/:agentId/tasks/:taskId/results", route(read, async (req, res, caller) => {
@@ -133,7 +135,7 @@ export function createGateway(deps: GatewayDeps): express.Express {
 
   app.post("/agents/:agentId/tasks/:taskId/cancel", route(call, async (req, res, caller) => {
     const reason = typeof req.body?.reason === "string" ? req.body.reason.slice(0, 500) : undefined;
-    res.json(await deps.service.cancelTask(caller, String(req.params.agentId), String(req.params.taskId), reason));
+    res.json(toView(await deps.service.cancelTask(caller, String(req.params.agentId), String(req.params.taskId), reason)));
   }));
 
   if (deps.webhooks) mountWebhookRoutes(app, route, deps.webhooks, { read, call });

@@ -10,10 +10,11 @@
  * Last-Event-ID resumes either. `?frames=named` or `?frames=plain` sends only one kind.
  */
 import type { Request, Response } from "express";
-import type { TaskEvent } from "../tasks/task-store";
+import type { TaskEvent } from "../protocol/task";
 import type { Caller, TaskService } from "../tasks/task-service";
 import { isTerminal, type TaskState } from "../protocol/task-states";
 import { invalidInput } from "../tasks/errors";
+import { toView } from "../protocol/task-view";
 
 const FRAMES = ["both", "named", "plain"] as const;
 type Frames = (typeof FRAMES)[number];
@@ -80,7 +81,8 @@ export async function streamTask(
   } else {
     // The state event carries the id of the newest stored event, so a reconnect resumes after it.
     sent = BigInt(stream.lastId);
-    write(stream.lastId, "state", stream.task as unknown as Record<string, unknown>, { ...stream.task, timestamp: stream.task.updatedAt });
+    const view = toView(stream.task);
+    write(stream.lastId, "state", view as unknown as Record<string, unknown>, { ...view, timestamp: view.updatedAt });
     if (isTerminal(stream.task.status)) close();
   }
   if (closed) return;

@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics (prom-client) on a registry of their own, so several stacks can live in one
- * process (the tests start several). Task metrics come from the task service's after-commit hooks
- * (`service.observe(metrics.observer)`); queue depth and tenant balances are read on scrape, each
+ * process (the tests start several). Task metrics come from the task service's after-commit events
+ * (stack.ts subscribes `taskCreated` and `taskFinished`); queue depth and tenant balances are read on scrape, each
  * bounded by a timeout so a slow Redis or Postgres cannot hang a scrape.
  *
  * Counters count what happened in this process: with the gateway and the workers split, creations
@@ -12,8 +12,7 @@
 import type { Router } from "express";
 import type { Pool } from "pg";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { TaskObserver } from "../tasks/task-service";
-import type { TaskRow } from "../tasks/task-store";
+import type { Task } from "../protocol/task";
 import type { Queue } from "bullmq";
 import { withTimeout } from "../lib/with-timeout";
 import { bearerToken, tokenMatches } from "./queue-dashboard";
@@ -46,7 +45,6 @@ export interface MetricsOptions {
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly observer: TaskObserver;
 
   private readonly duration: Histogram<"agent_id" | "task_type" | "status">;
   private readonly tasks: Counter<"agent_id" | "task_type" | "status">;
@@ -139,11 +137,6 @@ export class Metrics {
         },
       });
     }
-
-    this.observer = {
-      onCreated: (task) => this.created(task),
-      onFinished: (task) => this.finished(task),
-    };
   }
 
   /** For the webhook and push-notification senders: one call per delivery attempt's outcome. */
@@ -160,30 +153,27 @@ export class Metrics {
     this.registry.clear();
   }
 
-  private created(task: TaskRow): void {
-    this.tasks.inc({ agent_id: task.agent_id, task_type: task.type, status: "submitted" });
-    const reserved = milli(task.credits_reserved_milli);
-    if (reserved > 0) this.creditsReserved.inc({ agent_id: task.agent_id }, reserved / 1000);
+  /** The `created` subscriber. */
+  taskCreated(task: Task): void {
+    this.tasks.inc({ agent_id: task.agentId, task_type: task.type, status: "submitted" });
+    const reserved = Number(task.creditsReservedMilli);
+    if (reserved > 0) this.creditsReserved.inc({ agent_id: task.agentId }, reserved / 1000);
   }
 
-  private finished(task: TaskRow): void {
+  /** The `finished` subscriber. */
+  taskFinished(task: Task): void {
     if (!TERMINAL.has(task.status)) return;
-    const labels = { agent_id: task.agent_id, task_type: task.type, status: task.status };
+    const labels = { agent_id: task.agentId, task_type: task.type, status: task.status };
     this.tasks.inc(labels);
-    const end = task.completed_at ?? task.updated_at;
-    if (end && task.created_at) this.duration.observe(labels, Math.max(0, end.getTime() - task.created_at.getTime()) / 1000);
-    const used = milli(task.credits_used_milli);
-    if (used > 0) this.creditsCharged.inc({ agent_id: task.agent_id }, used / 1000);
+    const end = task.completedAt ?? task.updatedAt;
+    this.duration.observe(labels, Math.max(0, end.getTime() - task.createdAt.getTime()) / 1000);
+    const used = Number(task.creditsUsedMilli);
+    if (used > 0) this.creditsCharged.inc({ agent_id: task.agentId }, used / 1000);
   }
 }
 
 export function createMetrics(opts: MetricsOptions = {}): Metrics {
   return new Metrics(opts);
-}
-
-function milli(v: string | number | bigint | null | undefined): number {
-  const n = Number(v ?? 0);
-  return Number.isFinite(n) ? n : 0;
 }
 
 /**

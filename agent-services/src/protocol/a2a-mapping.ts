@@ -1,27 +1,13 @@
 /**
  * Mapping between DealScale tasks and A2A objects, in the SDK's in-memory (ts-proto) shapes. Pure
- * code: what a message asks for, what a task row looks like to an A2A client, and the events a
+ * code: what a message asks for, what a task looks like to an A2A client, and the events a
  * state change becomes.
  */
 import { Message as MessageCodec, Role, StreamResponse, TaskState, type Artifact, type Message, type Part, type Task, type TaskStatus } from "@a2a-js/sdk";
 import type { TaskState as OurState } from "./task-states";
+import type { Task as DealScaleTask } from "./task";
+import { milliToCredits } from "./credits";
 
-export interface TaskLike {
-  id: string;
-  agent_id: string;
-  type: string;
-  status: OurState;
-  priority: number;
-  progress: number;
-  progress_message: string | null;
-  outputs: Record<string, unknown> | null;
-  error: { code: string; message: string } | null;
-  credits_reserved_milli: string;
-  credits_used_milli: string;
-  context_id: string | null;
-  a2a_message: Record<string, unknown> | null;
-  updated_at: Date;
-}
 
 const TO_A2A: Record<OurState, TaskState> = {
   submitted: TaskState.TASK_STATE_SUBMITTED,
@@ -47,15 +33,15 @@ export const OUTPUTS_ARTIFACT_ID = "outputs";
 const dataPart = (value: unknown): Part => ({ content: { $case: "data", value }, mediaType: "application/json", filename: "", metadata: {} });
 const textPart = (value: string): Part => ({ content: { $case: "text", value }, mediaType: "text/plain", filename: "", metadata: {} });
 
-export function contextIdOf(row: TaskLike): string {
-  return row.context_id ?? row.id;
+export function contextIdOf(task: DealScaleTask): string {
+  return task.contextId ?? task.id;
 }
 
-function agentMessage(row: TaskLike, parts: Part[]): Message {
+function agentMessage(task: DealScaleTask, parts: Part[]): Message {
   return {
-    messageId: `${row.id}:${row.status}:${row.updated_at.getTime()}`,
-    contextId: contextIdOf(row),
-    taskId: row.id,
+    messageId: `${task.id}:${task.status}:${task.updatedAt.getTime()}`,
+    contextId: contextIdOf(task),
+    taskId: task.id,
     role: Role.ROLE_AGENT,
     parts,
     metadata: {},
@@ -64,14 +50,14 @@ function agentMessage(row: TaskLike, parts: Part[]): Message {
   };
 }
 
-export function statusOf(row: TaskLike): TaskStatus {
+export function statusOf(task: DealScaleTask): TaskStatus {
   let message: Message | undefined;
-  if (row.error && row.status !== "completed") {
-    message = agentMessage(row, [textPart(`${row.error.code}: ${row.error.message}`), dataPart({ code: row.error.code, message: row.error.message })]);
-  } else if (row.status === "working" && row.progress_message) {
-    message = agentMessage(row, [textPart(row.progress_message)]);
+  if (task.error && task.status !== "completed") {
+    message = agentMessage(task, [textPart(`${task.error.code}: ${task.error.message}`), dataPart({ code: task.error.code, message: task.error.message })]);
+  } else if (task.status === "working" && task.progressMessage) {
+    message = agentMessage(task, [textPart(task.progressMessage)]);
   }
-  return { state: toA2AState(row.status), message, timestamp: row.updated_at.toISOString() };
+  return { state: toA2AState(task.status), message, timestamp: task.updatedAt.toISOString() };
 }
 
 export function outputsArtifact(outputs: Record<string, unknown>): Artifact {
@@ -102,27 +88,27 @@ export function completedArtifacts(outputs: Record<string, unknown>): Artifact[]
   return artifacts;
 }
 
-export function taskMetadata(row: TaskLike): Record<string, unknown> {
+export function taskMetadata(task: DealScaleTask): Record<string, unknown> {
   return {
     dealscale: {
-      agentId: row.agent_id,
-      capability: row.type,
-      priority: row.priority,
-      progress: row.progress,
-      creditsReserved: Number(BigInt(row.credits_reserved_milli)) / 1000,
-      creditsUsed: Number(BigInt(row.credits_used_milli)) / 1000,
+      agentId: task.agentId,
+      capability: task.type,
+      priority: task.priority,
+      progress: task.progress,
+      creditsReserved: milliToCredits(task.creditsReservedMilli),
+      creditsUsed: milliToCredits(task.creditsUsedMilli),
     },
   };
 }
 
-export function toA2ATask(row: TaskLike): Task {
+export function toA2ATask(task: DealScaleTask): Task {
   return {
-    id: row.id,
-    contextId: contextIdOf(row),
-    status: statusOf(row),
-    artifacts: row.status === "completed" && row.outputs ? completedArtifacts(row.outputs) : [],
-    history: row.a2a_message ? [MessageCodec.fromJSON(row.a2a_message)] : [],
-    metadata: taskMetadata(row),
+    id: task.id,
+    contextId: contextIdOf(task),
+    status: statusOf(task),
+    artifacts: task.status === "completed" && task.outputs ? completedArtifacts(task.outputs) : [],
+    history: task.a2aMessage ? [MessageCodec.fromJSON(task.a2aMessage)] : [],
+    metadata: taskMetadata(task),
   };
 }
 
@@ -149,6 +135,6 @@ export function parseSkillRequest(message: Message, requestMetadata?: Record<str
 }
 
 /** The body of an A2A push notification (v1.0: a StreamResponse carrying the task), as JSON. */
-export function a2aPushBody(row: TaskLike): unknown {
-  return StreamResponse.toJSON({ payload: { $case: "task", value: toA2ATask(row) } });
+export function a2aPushBody(task: DealScaleTask): unknown {
+  return StreamResponse.toJSON({ payload: { $case: "task", value: toA2ATask(task) } });
 }

@@ -125,13 +125,13 @@ export class WorkerRuntime {
       return { status: "not_runnable" };
     }
     const task = started;
-    const reserved = BigInt(task.credits_reserved_milli);
+    const reserved = task.creditsReservedMilli;
 
     const handler = this.handlers.get(agentId)?.[type];
     if (!handler) return this.failed(tenantId, taskId, { code: "not_implemented", message: `capability ${agentId}.${type} is not implemented yet` });
 
     const startedAt = Date.now();
-    const remaining = cap.slaMs - (startedAt - (task.started_at?.getTime() ?? startedAt));
+    const remaining = cap.slaMs - (startedAt - (task.startedAt?.getTime() ?? startedAt));
     const controller = new AbortController();
     this.running.set(taskId, controller);
     const timer = setTimeout(() => controller.abort({ kind: "timeout" } satisfies AbortKind), Math.max(0, remaining));

@@ -68,6 +68,40 @@ export async function appendAnonymousAudit(pool: Pool, entry: AuditEntry): Promi
   await pool.query(INSERT, params(null, entry));
 }
 
+/** What a refused request is audited with: who asked, of which agent. */
+export interface Refused {
+  tenantId: string;
+  agentId: string;
+  ip?: string | null;
+  userAgent?: string | null;
+}
+
+/**
+ * Audits a refused request in the caller's tenant chain, or the anonymous one if that tenant does
+ * not exist. Never throws: a refusal is answered whether or not its audit row could be written.
+ */
+export async function auditRefusal(
+  pool: Pool,
+  log: { warn(obj: Record<string, unknown>, msg: string): void },
+  caller: Refused,
+  targetAgent: string,
+  eventType: AuditEventType,
+  error: string,
+  details?: Record<string, unknown>,
+): Promise<void> {
+  const entry = { eventType, callingAgent: caller.agentId, targetAgent, ip: caller.ip, userAgent: caller.userAgent, error, details };
+  try {
+    const written = await withTenant(pool, caller.tenantId, async (tx) => {
+      if (!(await tx.one("SELECT 1 FROM tenants WHERE id = $1", [caller.tenantId]))) return false;
+      await appendAudit(tx, entry);
+      return true;
+    });
+    if (!written) await appendAnonymousAudit(pool, { ...entry, details: { ...details, claimedTenant: caller.tenantId } });
+  } catch (e) {
+    log.warn({ err: (e as Error).message }, "could not audit a refused request");
+  }
+}
+
 export interface VerifyResult {
   ok: boolean;
   rows: number;

@@ -3,7 +3,7 @@
  * a cancel. Durable copies live in task_events; this is only the live wire.
  */
 import Redis from "ioredis";
-import type { TaskEvent } from "./task-store";
+import type { TaskEvent } from "../protocol/task";
 import { withTimeout } from "../lib/with-timeout";
 
 const TASK_CHANNEL = "dealscale:task:";

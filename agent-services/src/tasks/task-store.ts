@@ -4,92 +4,47 @@
  */
 import type { TenantTx } from "../store/tenant-tx";
 import { allowedFrom, type TaskState } from "../protocol/task-states";
-import { milliToCredits } from "../protocol/credits";
-import { agentAlias } from "../protocol/agent-card";
-import type { A2ATask } from "@dealscale/a2a-client";
+import type { Task, TaskEvent } from "../protocol/task";
 
-export interface TaskRow {
-  id: string;
-  tenant_id: string;
-  agent_id: string;
-  type: string;
-  status: TaskState;
-  priority: number;
-  inputs: Record<string, unknown>;
-  outputs: Record<string, unknown> | null;
-  error: { code: string; message: string; details?: unknown } | null;
-  progress: number;
-  progress_message: string | null;
-  idempotency_key: string | null;
-  credits_reserved_milli: string;
-  credits_used_milli: string;
-  calling_agent: string | null;
-  callback_url: string | null;
-  context_id: string | null;
-  a2a_message: Record<string, unknown> | null;
-  metadata: Record<string, unknown>;
-  attempts: number;
-  /** Set on rows a finish returns: whether a callback, push config or subscription waits for it. */
-  has_webhook_targets?: boolean;
-  created_at: Date;
-  updated_at: Date;
-  started_at: Date | null;
-  completed_at: Date | null;
-}
+/** A tasks row as pg returns it (SELECT *) or as to_jsonb() renders it (timestamps as text, bigints as numbers). */
+type TaskRow = Record<string, unknown>;
 
-/**
- * A task as every route returns it: the wire type the client package declares (A2ATask, our fields
- * and the design document's), so the server and the client cannot drift apart.
- */
-export type TaskView = A2ATask;
+const date = (v: unknown): Date | null => (v == null ? null : v instanceof Date ? v : new Date(v as string));
 
-export function toView(row: TaskRow): TaskView {
+/** The one place a tasks row becomes a Task. */
+export function taskFromRow(r: TaskRow): Task {
   return {
-    taskId: row.id,
-    agentId: row.agent_id,
-    targetAgentId: agentAlias(row.agent_id),
-    requesterAgentId: row.calling_agent,
-    tenantId: row.tenant_id,
-    type: row.type,
-    status: row.status,
-    priority: row.priority,
-    progress: row.progress,
-    progressMessage: row.progress_message,
-    inputs: row.inputs,
-    outputs: row.outputs,
-    error: row.error,
-    idempotencyKey: row.idempotency_key,
-    creditsReserved: milliToCredits(row.credits_reserved_milli),
-    creditsUsed: milliToCredits(row.credits_used_milli),
-    createdAt: row.created_at.toISOString(),
-    updatedAt: row.updated_at.toISOString(),
-    startedAt: row.started_at?.toISOString() ?? null,
-    completedAt: row.completed_at?.toISOString() ?? null,
-    actualDuration: row.completed_at ? (row.completed_at.getTime() - row.created_at.getTime()) / 1000 : null,
-    metadata: row.metadata ?? {},
+    id: r.id as string,
+    tenantId: r.tenant_id as string,
+    agentId: r.agent_id as string,
+    type: r.type as string,
+    status: r.status as Task["status"],
+    priority: r.priority as number,
+    inputs: r.inputs as Task["inputs"],
+    outputs: (r.outputs ?? null) as Task["outputs"],
+    error: (r.error ?? null) as Task["error"],
+    progress: r.progress as number,
+    progressMessage: (r.progress_message ?? null) as string | null,
+    idempotencyKey: (r.idempotency_key ?? null) as string | null,
+    creditsReservedMilli: BigInt(r.credits_reserved_milli as string),
+    creditsUsedMilli: BigInt(r.credits_used_milli as string),
+    callingAgent: (r.calling_agent ?? null) as string | null,
+    callbackUrl: (r.callback_url ?? null) as string | null,
+    contextId: (r.context_id ?? null) as string | null,
+    a2aMessage: (r.a2a_message ?? null) as Task["a2aMessage"],
+    metadata: (r.metadata ?? {}) as Task["metadata"],
+    attempts: r.attempts as number,
+    createdAt: date(r.created_at)!,
+    updatedAt: date(r.updated_at)!,
+    startedAt: date(r.started_at),
+    completedAt: date(r.completed_at),
   };
 }
 
-export interface TaskEvent {
-  id: string;
-  taskId: string;
-  kind: "status" | "progress";
-  data: Record<string, unknown>;
-  createdAt: string;
-}
-
-/** A task row as to_jsonb() renders it: timestamps as text, bigints as numbers. */
-function rowFromJson(j: Record<string, unknown>): TaskRow {
-  const date = (v: unknown) => (v == null ? null : new Date(v as string));
-  return {
-    ...(j as unknown as TaskRow),
-    credits_reserved_milli: String(j.credits_reserved_milli),
-    credits_used_milli: String(j.credits_used_milli),
-    created_at: date(j.created_at)!,
-    updated_at: date(j.updated_at)!,
-    started_at: date(j.started_at),
-    completed_at: date(j.completed_at),
-  };
+/** A state change: the task as it now is, and the event it was recorded as. */
+export interface Changed {
+  task: Task;
+  event: TaskEvent;
 }
 
 function eventFromJson(j: Record<string, unknown>): TaskEvent {
@@ -118,8 +73,8 @@ export interface NewTask {
 }
 
 export type CreateOutcome =
-  | { kind: "created"; row: TaskRow; event: TaskEvent }
-  | { kind: "existing"; row: TaskRow; sameRequest: boolean }
+  | { kind: "created"; task: Task; event: TaskEvent }
+  | { kind: "existing"; task: Task; sameRequest: boolean }
   | { kind: "insufficient"; balance: bigint }
   | { kind: "no_tenant" };
 
@@ -143,7 +98,7 @@ export async function createTasks(tx: TenantTx, items: NewTask[]): Promise<Creat
   if (!tenant) return items.map(() => ({ kind: "no_tenant" }));
 
   const keyed = items.filter((t) => t.idempotencyKey !== null);
-  const existing = new Map<string, { row: TaskRow; same: boolean }>();
+  const existing = new Map<string, { task: Task; same: boolean }>();
   if (keyed.length) {
     const rows = await tx.query<TaskRow & { same: boolean; req_key: string }>(
       `SELECT t.*, (t.type = r.type AND t.inputs = r.inputs::jsonb) AS same, r.agent_id || '/' || r.key AS req_key
@@ -152,7 +107,7 @@ export async function createTasks(tx: TenantTx, items: NewTask[]): Promise<Creat
       [keyed.map((t) => t.agentId), keyed.map((t) => t.idempotencyKey), keyed.map((t) => t.type), keyed.map((t) => JSON.stringify(t.inputs))],
       "ds_existing_keys",
     );
-    for (const r of rows) existing.set(r.req_key, { row: r, same: r.same });
+    for (const r of rows) existing.set(r.req_key, { task: taskFromRow(r), same: r.same });
   }
 
   let balance = BigInt(tenant.balance);
@@ -163,7 +118,7 @@ export async function createTasks(tx: TenantTx, items: NewTask[]): Promise<Creat
     if (t.idempotencyKey !== null) {
       const k = `${t.agentId}/${t.idempotencyKey}`;
       const hit = existing.get(k);
-      if (hit) return { kind: "existing", row: hit.row, sameRequest: hit.same };
+      if (hit) return { kind: "existing", task: hit.task, sameRequest: hit.same };
       if (seenKeys.has(k)) throw new IdempotencyRace();
       seenKeys.add(k);
     }
@@ -217,14 +172,14 @@ export async function createTasks(tx: TenantTx, items: NewTask[]): Promise<Creat
     ],
     "ds_create_tasks",
   );
-  const created = new Map((r?.created ?? []).map((j) => [j.id as string, rowFromJson(j)]));
+  const created = new Map((r?.created ?? []).map((j) => [j.id as string, taskFromRow(j)]));
   const events = new Map((r?.events ?? []).map((j) => [j.task_id as string, eventFromJson(j)]));
   if (created.size !== accepted.length) throw new IdempotencyRace();
-  return decided.map((d) => ("kind" in d ? d : { kind: "created", row: created.get(d.id)!, event: events.get(d.id)! }));
+  return decided.map((d) => ("kind" in d ? d : { kind: "created", task: created.get(d.id)!, event: events.get(d.id)! }));
 }
 
 /** Takes a task to working (a re-run of a stalled job takes it again) and records the event. */
-export async function startTask(tx: TenantTx, taskId: string): Promise<{ row: TaskRow; event: TaskEvent } | null> {
+export async function startTask(tx: TenantTx, taskId: string): Promise<Changed | null> {
   const r = await tx.one<{ task: Record<string, unknown> | null; event: Record<string, unknown> | null }>(
     `WITH t AS (
        UPDATE tasks SET status = 'working', attempts = attempts + 1, started_at = COALESCE(started_at, now()), updated_at = now()
@@ -238,7 +193,7 @@ export async function startTask(tx: TenantTx, taskId: string): Promise<{ row: Ta
      SELECT (SELECT to_jsonb(t) FROM t) AS task, (SELECT to_jsonb(ev) FROM ev) AS event`,
     [taskId, allowedFrom("working")], "ds_start_task",
   );
-  return r?.task ? { row: rowFromJson(r.task), event: eventFromJson(r.event!) } : null;
+  return r?.task ? { task: taskFromRow(r.task), event: eventFromJson(r.event!) } : null;
 }
 
 export interface Finish {
@@ -260,14 +215,14 @@ export interface Finish {
  * is null where the task was not in a state that may move to its target (a late result after a
  * cancel): nothing is written for it. Finishes of one task within a call apply in order.
  */
-export async function finishTasks(tx: TenantTx, items: { taskId: string; finish: Finish }[]): Promise<({ row: TaskRow; event: TaskEvent } | null)[]> {
-  const results: ({ row: TaskRow; event: TaskEvent } | null)[] = [];
+export async function finishTasks(tx: TenantTx, items: { taskId: string; finish: Finish }[]): Promise<(Changed | null)[]> {
+  const results: (Changed | null)[] = [];
   // One UPDATE changes a row once, so a task finished twice in a batch is split across statements.
   for (const round of roundsOfDistinct(items, (i) => i.taskId)) results.push(...(await finishRound(tx, round)));
   return results;
 }
 
-async function finishRound(tx: TenantTx, items: { taskId: string; finish: Finish }[]): Promise<({ row: TaskRow; event: TaskEvent } | null)[]> {
+async function finishRound(tx: TenantTx, items: { taskId: string; finish: Finish }[]): Promise<(Changed | null)[]> {
   const r = await tx.one<{ tasks: Record<string, unknown>[] | null; events: Record<string, unknown>[] | null }>(
     `WITH req AS (
        SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(ord int, id uuid, status text, allowed text[], outputs jsonb, error jsonb,
@@ -280,13 +235,7 @@ async function finishRound(tx: TenantTx, items: { taskId: string; finish: Finish
        FROM req
        WHERE tasks.id = req.id AND tasks.status = ANY(req.allowed) AND (req.agent_id IS NULL OR tasks.agent_id = req.agent_id)
        RETURNING tasks.*, req.ord, req.audit_event, req.calling_agent AS req_calling_agent, req.duration_ms AS req_duration_ms,
-                 req.error_text AS req_error_text, req.outputs AS req_outputs, req.error AS req_error,
-                 -- Whether any webhook waits for this task, so the webhook observer reads its targets only then.
-                 (tasks.callback_url IS NOT NULL
-                  OR EXISTS (SELECT 1 FROM task_push_configs p WHERE p.task_id = tasks.id)
-                  OR EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.active AND req.status = ANY (s.events)
-                             AND (s.agent_id IS NULL OR s.agent_id = tasks.agent_id) AND (s.capability IS NULL OR s.capability = tasks.type))
-                 ) AS has_webhook_targets
+                 req.error_text AS req_error_text, req.outputs AS req_outputs, req.error AS req_error
      ), led AS (
        INSERT INTO credit_ledger (tenant_id, task_id, kind, amount_milli)
        SELECT t.tenant_id, t.id, k.kind, k.amount FROM t
@@ -330,9 +279,9 @@ async function finishRound(tx: TenantTx, items: { taskId: string; finish: Finish
     ],
     "ds_finish_tasks",
   );
-  const rows = new Map((r?.tasks ?? []).map((j) => [j.id as string, rowFromJson(j)]));
+  const tasks = new Map((r?.tasks ?? []).map((j) => [j.id as string, taskFromRow(j)]));
   const events = new Map((r?.events ?? []).map((j) => [j.task_id as string, eventFromJson(j)]));
-  return items.map(({ taskId }) => (rows.has(taskId) ? { row: rows.get(taskId)!, event: events.get(taskId)! } : null));
+  return items.map(({ taskId }) => (tasks.has(taskId) ? { task: tasks.get(taskId)!, event: events.get(taskId)! } : null));
 }
 
 function roundsOfDistinct<T>(items: T[], key: (t: T) => string): T[][] {
@@ -367,13 +316,19 @@ export async function recordProgress(tx: TenantTx, taskId: string, progress: num
   return r?.event ? eventFromJson(r.event) : null;
 }
 
-export async function getTask(tx: TenantTx, agentId: string, taskId: string): Promise<TaskRow | undefined> {
-  return tx.one<TaskRow>("SELECT * FROM tasks WHERE id = $1 AND agent_id = $2", [taskId, agentId]);
+export async function getTask(tx: TenantTx, agentId: string, taskId: string): Promise<Task | undefined> {
+  const row = await tx.one<TaskRow>("SELECT * FROM tasks WHERE id = $1 AND agent_id = $2", [taskId, agentId]);
+  return row && taskFromRow(row);
 }
 
 /** A task of the transaction's tenant by its id alone, whichever agent runs it. */
-export async function getTaskById(tx: TenantTx, taskId: string): Promise<TaskRow | undefined> {
-  return tx.one<TaskRow>("SELECT * FROM tasks WHERE id = $1", [taskId]);
+export async function getTaskById(tx: TenantTx, taskId: string): Promise<Task | undefined> {
+  const row = await tx.one<TaskRow>("SELECT * FROM tasks WHERE id = $1", [taskId]);
+  return row && taskFromRow(row);
+}
+
+export async function taskExists(tx: TenantTx, taskId: string): Promise<boolean> {
+  return !!(await tx.one("SELECT 1 FROM tasks WHERE id = $1", [taskId]));
 }
 
 export interface ListQuery {
@@ -388,8 +343,11 @@ export interface ListQuery {
   after?: { createdAt: string; id: string };
 }
 
-/** List rows carry their exact (microsecond) creation time for the cursor; a JS Date would round it. */
-export type ListedTaskRow = TaskRow & { cursor_ts: string };
+/** Listed tasks carry their exact (microsecond) creation time for the cursor; a JS Date would round it. */
+export interface ListedTask {
+  task: Task;
+  cursor: string;
+}
 
 function taskFilter(q: Omit<ListQuery, "limit" | "after">): { where: string[]; params: unknown[] } {
   const params: unknown[] = [q.agentId];
@@ -401,7 +359,7 @@ function taskFilter(q: Omit<ListQuery, "limit" | "after">): { where: string[]; p
   return { where, params };
 }
 
-export async function listTasks(tx: TenantTx, q: ListQuery): Promise<ListedTaskRow[]> {
+export async function listTasks(tx: TenantTx, q: ListQuery): Promise<ListedTask[]> {
   const { where, params } = taskFilter(q);
   if (q.after) {
     const a = params.push(q.after.createdAt);
@@ -409,10 +367,11 @@ export async function listTasks(tx: TenantTx, q: ListQuery): Promise<ListedTaskR
     where.push(`(created_at, id) < ($${a}::timestamptz, $${b}::uuid)`);
   }
   params.push(q.limit);
-  return tx.query<ListedTaskRow>(
+  const rows = await tx.query<TaskRow & { cursor_ts: string }>(
     `SELECT *, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_ts FROM tasks WHERE ${where.join(" AND ")} ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
     params,
   );
+  return rows.map((r) => ({ task: taskFromRow(r), cursor: r.cursor_ts }));
 }
 
 export async function countTasks(tx: TenantTx, q: Omit<ListQuery, "limit" | "after">): Promise<number> {

@@ -13,7 +13,9 @@ import type { Logger as Pino } from "pino";
 import { withTenant, type TenantTx } from "../store/tenant-tx";
 import { withTimeout } from "../lib/with-timeout";
 import { isTerminal } from "../protocol/task-states";
-import { toView, type TaskRow } from "../tasks/task-store";
+import type { Task } from "../protocol/task";
+import { toView } from "../protocol/task-view";
+import { getTaskById } from "../tasks/task-store";
 import { postWebhook } from "./http-post";
 import type { QueueHistory } from "../config/config";
 import { ForeignJobs } from "../queue/ownership";
@@ -47,7 +49,7 @@ export interface DeliverySettings {
 }
 
 /** Turns a finished task into the body of an 'a2a'-format push notification (set by the A2A layer). */
-export type A2AFormatter = (row: TaskRow) => unknown;
+export type A2AFormatter = (task: Task) => unknown;
 
 /** Told of every attempt's outcome, e.g. metrics.recordWebhookDelivery. Must not throw. */
 export type DeliveryOutcomeHook = (outcome: store.DeliveryOutcome, kind: store.TargetKind) => void;
@@ -102,7 +104,7 @@ export class WebhookQueue {
 }
 
 interface Loaded {
-  task: TaskRow;
+  task: Task;
   url: string;
   secret: string;
   subscriptionId: string | null;
@@ -237,7 +239,7 @@ export class WebhookDeliverer {
   }
 
   private async load(tx: TenantTx, data: WebhookJobData, id: string): Promise<Loaded | null> {
-    const task = await store.taskById(tx, data.taskId);
+    const task = await getTaskById(tx, data.taskId);
     if (!task || !isTerminal(task.status)) return null;
     const state = await store.deliveryState(tx, id);
     if (state.settled) return null;
@@ -245,7 +247,7 @@ export class WebhookDeliverer {
     switch (data.kind) {
       case "callback": {
         const s = await store.tenantSigningSecret(tx);
-        return task.callback_url && s ? { ...base, url: task.callback_url, secret: s.secret, subscriptionId: null, push: null } : null;
+        return task.callbackUrl && s ? { ...base, url: task.callbackUrl, secret: s.secret, subscriptionId: null, push: null } : null;
       }
       case "subscription": {
         const sub = data.targetId ? await store.getSubscription(tx, data.targetId) : undefined;
@@ -260,7 +262,7 @@ export class WebhookDeliverer {
     }
   }
 
-  private body(task: TaskRow, event: string, format: "dealscale" | "a2a"): string {
+  private body(task: Task, event: string, format: "dealscale" | "a2a"): string {
     if (format === "a2a" && this.formatter) {
       try {
         return JSON.stringify(this.formatter(task));

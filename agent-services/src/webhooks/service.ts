@@ -9,8 +9,8 @@ import type { Logger as Pino } from "pino";
 import type { AgentRegistry } from "../protocol/registry";
 import { withTenant } from "../store/tenant-tx";
 import { TenantBatcher } from "../store/tenant-batcher";
-import type { TaskRow } from "../tasks/task-store";
-import type { Caller, TaskObserver, TaskService } from "../tasks/task-service";
+import type { Task } from "../protocol/task";
+import type { Caller, TaskService } from "../tasks/task-service";
 import { ServiceError, forbidden, invalidInput, notFound } from "../tasks/errors";
 import { checkWebhookUrl, UrlPolicyError, type Resolver, type UrlPolicy } from "../lib/url-policy";
 import { newSecret } from "./signing";
@@ -88,30 +88,30 @@ export class WebhookService {
     return previous;
   }
 
-  /** The TaskService observer: enqueue a finished task's deliveries. */
-  observer(): TaskObserver {
-    return {
-      onFinished: (row) => {
-        // The finish statement says whether anything listens; most tasks have no webhook at all.
-        if (row.has_webhook_targets === false) return;
-        this.enqueueFinished(row).catch((e) =>
-          this.log.warn({ taskId: row.id, err: (e as Error).message }, "could not enqueue webhook deliveries; the sweep will"),
-        );
-      },
-    };
+  /**
+   * The `finished` subscriber: enqueues the task's deliveries without holding up the finish (a
+   * failure is left to the sweep).
+   */
+  onFinished(task: Task): void {
+    this.enqueueFinished(task).catch((e) =>
+      this.log.warn({ taskId: task.id, err: (e as Error).message }, "could not enqueue webhook deliveries; the sweep will"),
+    );
   }
 
-  /** Enqueues one job per target of a finished task; idempotent (job id per task and target). */
-  async enqueueFinished(row: TaskRow): Promise<number> {
-    const targets = await this.batcher.run<string, store.DeliveryTarget[]>(row.tenant_id, {
+  /**
+   * Enqueues one job per target of a finished task; idempotent (job id per task and target). The
+   * targets of a tenant's tasks finishing together are read in one query.
+   */
+  async enqueueFinished(task: Task): Promise<number> {
+    const targets = await this.batcher.run<string, store.DeliveryTarget[]>(task.tenantId, {
       kind: TARGETS,
-      item: row.id,
+      item: task.id,
       runMany: async (tx, ids) => {
         const all = await store.targetsOf(tx, ids);
         return ids.map((id) => all.filter((t) => t.taskId === id));
       },
     });
-    const jobs: WebhookJobData[] = targets.map((t) => ({ tenantId: row.tenant_id, taskId: t.taskId, kind: t.kind, targetId: t.targetId }));
+    const jobs: WebhookJobData[] = targets.map((t) => ({ tenantId: task.tenantId, taskId: t.taskId, kind: t.kind, targetId: t.targetId }));
     await this.queue.add(jobs);
     return jobs.length;
   }

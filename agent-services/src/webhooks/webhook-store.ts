@@ -4,7 +4,6 @@
  */
 import type { TenantTx } from "../store/tenant-tx";
 import { isUuid } from "../lib/uuid";
-import type { TaskRow } from "../tasks/task-store";
 import { newSecret } from "./signing";
 
 export const WEBHOOK_EVENTS = ["completed", "failed", "cancelled", "timeout"] as const;
@@ -135,10 +134,6 @@ export async function targetsOf(tx: TenantTx, taskIds: string[], unattemptedOnly
     "ds_webhook_targets",
   );
   return rows.map((r) => ({ taskId: r.task_id, kind: r.kind, targetId: r.target_id }));
-}
-
-export async function taskById(tx: TenantTx, taskId: string): Promise<TaskRow | undefined> {
-  return tx.one<TaskRow>("SELECT * FROM tasks WHERE id = $1", [taskId]);
 }
 
 export type DeliveryOutcome = "delivered" | "retry" | "failed" | "gone" | "refused";

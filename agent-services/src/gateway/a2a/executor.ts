@@ -23,7 +23,7 @@ export class DealScaleExecutor implements AgentExecutor {
   async execute(requestContext: RequestContext, eventBus: ExecutionEventBus): Promise<void> {
     const caller = callerOf(requestContext.context);
     if (eventBus instanceof RedisTaskBus) await eventBus.ready;
-    const row = this.snapshots.row(caller.tenantId, requestContext.taskId) ?? (await this.service.getTaskRow(caller, this.agentId, requestContext.taskId));
+    const row = this.snapshots.row(caller.tenantId, requestContext.taskId) ?? (await this.service.getTask(caller, this.agentId, requestContext.taskId));
     eventBus.publish(AgentEvent.task(toA2ATask(row)));
     if (isTerminal(row.status)) {
       if (eventBus instanceof RedisTaskBus) eventBus.finish(row);
@@ -40,7 +40,7 @@ export class DealScaleExecutor implements AgentExecutor {
       // Finished meanwhile (409) or gone (404): the bus reports the state the task really has.
       if (!(e instanceof ServiceError) || (e.status !== 409 && e.status !== 404)) throw e;
     }
-    const row = await this.service.getTaskRow(eventBus.caller, this.agentId, taskId);
+    const row = await this.service.getTask(eventBus.caller, this.agentId, taskId);
     eventBus.finish(row);
   }
 }

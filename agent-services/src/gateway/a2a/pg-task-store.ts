@@ -28,7 +28,7 @@ export class PgTaskStore implements TaskStore {
     const recent = this.snapshots.task(caller.tenantId, taskId);
     if (recent) return recent;
     try {
-      const task = toA2ATask(await this.service.getTaskRow(caller, this.agentId, taskId));
+      const task = toA2ATask(await this.service.getTask(caller, this.agentId, taskId));
       this.snapshots.putTask(caller.tenantId, task);
       return task;
     } catch (e) {
@@ -42,7 +42,7 @@ export class PgTaskStore implements TaskStore {
     const wanted = params.status ? fromA2AState(params.status) : undefined; // 0 (unspecified) means no filter
     if (wanted && wanted.length === 0) return { tasks: [], nextPageToken: "", pageSize: params.pageSize ?? 0, totalSize: 0 };
     try {
-      const { rows, nextCursor, total } = await this.service.listTaskRows(caller, this.agentId, {
+      const { tasks: found, nextCursor, total } = await this.service.listTasks(caller, this.agentId, {
         statuses: wanted,
         contextId: params.contextId || undefined,
         limit: params.pageSize,
@@ -50,7 +50,7 @@ export class PgTaskStore implements TaskStore {
         updatedAfter: params.statusTimestampAfter || undefined,
         withTotal: true,
       });
-      const tasks = rows.map((r) => {
+      const tasks = found.map((r) => {
         const t = toA2ATask(r);
         if (params.includeArtifacts !== true) t.artifacts = [];
         return t;

@@ -9,7 +9,7 @@
 import { AgentEvent, DefaultExecutionEventBus, type ExecutionEventBus, type ExecutionEventBusManager, type ServerCallContext } from "@a2a-js/sdk/server";
 import { Role, TaskState } from "@a2a-js/sdk";
 import type { RedisEventBus } from "../../tasks/event-bus";
-import type { TaskEvent, TaskRow } from "../../tasks/task-store";
+import type { Task, TaskEvent } from "../../protocol/task";
 import type { Caller, TaskService } from "../../tasks/task-service";
 import { ServiceError } from "../../tasks/errors";
 import { isTerminal, type TaskState as OurState } from "../../protocol/task-states";
@@ -53,7 +53,7 @@ export class RedisTaskBus extends DefaultExecutionEventBus {
   }
 
   /** Ends the stream with the task's final state (idempotent). */
-  finish(row: TaskRow): void {
+  finish(row: Task): void {
     if (this.ended) return;
     if (row.status === "completed" && row.outputs) {
       for (const artifact of completedArtifacts(row.outputs)) {
@@ -83,7 +83,7 @@ export class RedisTaskBus extends DefaultExecutionEventBus {
     if (e.kind === "status" && status !== "working") return;
     const progress = typeof e.data.progress === "number" ? e.data.progress : undefined;
     const text = typeof e.data.message === "string" ? e.data.message : progress !== undefined && e.kind === "progress" ? `${progress}%` : undefined;
-    const contextId = (await this.row())?.context_id ?? this.taskId;
+    const contextId = (await this.row())?.contextId ?? this.taskId;
     this.publish(
       AgentEvent.statusUpdate({
         taskId: this.taskId,
@@ -100,14 +100,14 @@ export class RedisTaskBus extends DefaultExecutionEventBus {
     );
   }
 
-  private cachedRow: TaskRow | undefined;
+  private cachedRow: Task | undefined;
 
-  private async row(): Promise<TaskRow | undefined> {
+  private async row(): Promise<Task | undefined> {
     if (this.cachedRow) return this.cachedRow;
     this.cachedRow = this.deps.snapshots.row(this.caller.tenantId, this.taskId);
     if (this.cachedRow) return this.cachedRow;
     try {
-      this.cachedRow = await this.deps.service.getTaskRow(this.caller, this.deps.agentId, this.taskId);
+      this.cachedRow = await this.deps.service.getTask(this.caller, this.deps.agentId, this.taskId);
     } catch (e) {
       if (!(e instanceof ServiceError && e.status === 404)) throw e;
     }
@@ -117,9 +117,9 @@ export class RedisTaskBus extends DefaultExecutionEventBus {
   /** Reads the row afresh; ends the stream if the task is finished, or unknown to this caller. */
   private async check(): Promise<void> {
     if (this.ended) return;
-    let row: TaskRow | undefined;
+    let row: Task | undefined;
     try {
-      row = await this.deps.service.getTaskRow(this.caller, this.deps.agentId, this.taskId);
+      row = await this.deps.service.getTask(this.caller, this.deps.agentId, this.taskId);
     } catch (e) {
       if (!(e instanceof ServiceError && e.status === 404)) return; // Postgres down: try again at the next tick.
     }

@@ -65,7 +65,7 @@ export class DealScaleRequestHandler extends DefaultRequestHandler {
       const headers = context.state.get("headers") as Record<string, unknown> | undefined;
       const attributes = { [ATTR.agentId]: this.agentId, [ATTR.tenantId]: caller.tenantId, [ATTR.capability]: request.skill, [ATTR.taskId]: taskId };
       result = await withSpan("task.create", { kind: SpanKind.SERVER, parent: extractContext(headers), attributes }, () =>
-        this.service.createTaskRow(
+        this.service.createTask(
           caller,
           this.agentId,
           { type: request.skill, inputs: request.inputs, priority: request.priority, idempotencyKey: `a2a:${message.messageId}`, tenantId: params.tenant || undefined },
@@ -75,7 +75,7 @@ export class DealScaleRequestHandler extends DefaultRequestHandler {
     } catch (e) {
       throw toA2AError(e, context);
     }
-    const { row } = result;
+    const { task: row } = result;
     if (isTerminal(row.status)) return { kind: "done", task: toA2ATask(row) };
     // The SDK loads the task next and the executor needs the row: both from here, not Postgres.
     this.snapshots.putRow(caller.tenantId, row);

@@ -1,13 +1,13 @@
 /**
  * Recent A2A task snapshots of this process, per tenant. The SDK reloads a task from its store on
  * every event it relays (the Task event, each status and artifact update), and the executor and the
- * bus need the row the admission just wrote: without this, one A2A task cost nine reads of its row,
+ * bus need the task the admission just wrote: without this, one A2A task cost nine reads of its row,
  * each in its own transaction. Snapshots come from our own writes and the SDK's aggregate of the
  * events it relayed; unfinished ones live briefly, so a GetTask never sees a stale state for long.
  */
 import type { Task } from "@a2a-js/sdk";
 import { TaskState } from "@a2a-js/sdk";
-import type { TaskRow } from "../../tasks/task-store";
+import type { Task as DealScaleTask } from "../../protocol/task";
 
 const FINAL = new Set<number>([TaskState.TASK_STATE_COMPLETED, TaskState.TASK_STATE_FAILED, TaskState.TASK_STATE_CANCELED, TaskState.TASK_STATE_REJECTED]);
 
@@ -21,7 +21,7 @@ export interface SnapshotOptions {
 
 interface Entry {
   task?: Task;
-  row?: TaskRow;
+  row?: DealScaleTask;
   expires: number;
 }
 
@@ -36,7 +36,7 @@ export class TaskSnapshots {
   }
 
   /** The row an admission wrote, for the executor and the bus (enqueue data, context id). */
-  putRow(tenantId: string, row: TaskRow): void {
+  putRow(tenantId: string, row: DealScaleTask): void {
     this.set(tenantId, row.id, { ...this.fresh(tenantId, row.id), row, expires: Date.now() + this.opts.liveMs });
   }
 
@@ -45,7 +45,7 @@ export class TaskSnapshots {
     return t ? structuredClone(t) : undefined;
   }
 
-  row(tenantId: string, taskId: string): TaskRow | undefined {
+  row(tenantId: string, taskId: string): DealScaleTask | undefined {
     return this.fresh(tenantId, taskId)?.row;
   }
 

@@ -1,0 +1,154 @@
+/**
+ * Creating a task: the envelope and the inputs checked, tenant defaults filled in, the price
+ * reserved, and the row, its ledger, event and audit rows written by the tenant's group commit.
+ * Once committed, the live event goes out and `created` is emitted (the queue subscribes to it).
+ */
+import { randomUUID } from "node:crypto";
+import type { Pool } from "pg";
+import type { Capability } from "../protocol/agent-card";
+import { milliToCredits } from "../protocol/credits";
+import type { AgentRegistry } from "../protocol/registry";
+import type { Task } from "../protocol/task";
+import { withTenant } from "../store/tenant-tx";
+import type { TenantBatcher } from "../store/tenant-batcher";
+import { requireAgent, type Caller } from "./addressing";
+import type { AfterCommit } from "./after-commit";
+import { auditRefusal, type AuditEventType } from "./audit";
+import { ServiceError, forbidden, insufficientCredits, invalidInput, notFound } from "./errors";
+import type { RedisEventBus } from "./event-bus";
+import { priceTask, type PricingCounts } from "./pricing";
+import { readEnvelope } from "./task-envelope";
+import * as store from "./task-store";
+import { readTenantSettings } from "./tenants";
+
+export interface CreateTaskBody {
+  type?: unknown;
+  inputs?: unknown;
+  priority?: unknown;
+  idempotencyKey?: unknown;
+  callbackUrl?: unknown;
+  tenantId?: unknown;
+  /** The design document's create fields: the agent again (it must be the one addressed), free-form metadata, an instance hint. */
+  targetAgentId?: unknown;
+  metadata?: unknown;
+  instanceId?: unknown;
+}
+
+/** What the A2A face adds to a create: its own task id, the conversation, and the message. */
+export interface A2ACreateOptions {
+  taskId?: string;
+  contextId?: string;
+  message?: Record<string, unknown>;
+  /** Leave the task unqueued: the A2A executor enqueues it once its event stream listens. */
+  deferEnqueue?: boolean;
+}
+
+export interface CreationDeps {
+  pool: Pool;
+  registry: AgentRegistry;
+  batcher: TenantBatcher;
+  live: RedisEventBus;
+  afterCommit: AfterCommit;
+  counts: PricingCounts;
+  log: { warn(obj: Record<string, unknown>, msg: string): void };
+}
+
+const CREATE = { kind: "create", runMany: store.createTasks } as const;
+
+const idempotencyConflict = () =>
+  new ServiceError(409, "idempotency_conflict", "a concurrent request with the same idempotencyKey is in flight; retry it");
+
+export class TaskCreation {
+  constructor(private readonly deps: CreationDeps) {}
+
+  /** The create behind both faces; the A2A face passes its task id, context and message. */
+  async create(caller: Caller, agentId: string, body: CreateTaskBody, a2a: A2ACreateOptions = {}): Promise<{ task: Task; created: boolean }> {
+    const { registry } = this.deps;
+    const card = requireAgent(registry, agentId);
+    if (card.status === "maintenance" || card.status === "retired") {
+      throw new ServiceError(503, "agent_unavailable", `agent "${agentId}" is ${card.status}`);
+    }
+    const { type, inputs, priority, idempotencyKey, callbackUrl, targetAgentId, tenantId, metadata } = readEnvelope(body);
+    const cap = registry.capability(agentId, type);
+    if (!cap) throw notFound(`capability "${type}" of agent "${agentId}"`, { capabilities: card.capabilities.map((c) => c.name) });
+    if (targetAgentId !== undefined && registry.canonicalId(targetAgentId) !== agentId) {
+      throw invalidInput(`targetAgentId must name the agent addressed (${agentId} or ${card.alias})`, { errors: [{ path: "/targetAgentId", message: `must be ${card.alias}` }] });
+    }
+    const named = [tenantId, inputs.tenantId].filter((t) => t !== undefined);
+    if (named.some((t) => t !== caller.tenantId)) {
+      await this.refuse(caller, agentId, "tenant_mismatch", "request names another tenant than its token", { namedTenant: String(named.find((t) => t !== caller.tenantId)) });
+      throw forbidden("the request names another tenant than its token");
+    }
+    await this.fillTenantDefaults(caller, cap.capability, inputs);
+    const schemaIssues = cap.validateInputs(inputs);
+    if (schemaIssues.length) {
+      const errors = schemaIssues.map((i) => ({ ...i, path: `/inputs${i.path === "/" ? "" : i.path}` }));
+      throw invalidInput(`inputs do not match the ${type} schema: ${errors[0].path} ${errors[0].message}`, { errors });
+    }
+
+    const cost = await priceTask(cap.capability, inputs, caller.tenantId, this.deps.counts);
+    const newTask: store.NewTask = {
+      id: a2a.taskId ?? randomUUID(),
+      agentId,
+      type,
+      priority,
+      inputs,
+      idempotencyKey,
+      reservedMilli: cost,
+      callingAgent: caller.agentId,
+      callbackUrl,
+      ip: caller.ip ?? null,
+      userAgent: caller.userAgent ?? null,
+      contextId: a2a.contextId ?? null,
+      a2aMessage: a2a.message ?? null,
+      metadata,
+    };
+    let outcome: store.CreateOutcome;
+    try {
+      outcome = await this.deps.batcher.run(caller.tenantId, { ...CREATE, item: newTask });
+    } catch (e) {
+      if (e instanceof store.IdempotencyRace) throw idempotencyConflict();
+      throw e;
+    }
+
+    switch (outcome.kind) {
+      case "no_tenant":
+        // A correctly signed token for a tenant that does not exist (deleted, or minted by mistake).
+        await this.refuse(caller, agentId, "unauthorized_access", "the token's tenant does not exist");
+        throw new ServiceError(403, "unknown_tenant", "the token's tenant does not exist");
+      case "insufficient":
+        throw insufficientCredits(milliToCredits(cost), milliToCredits(outcome.balance));
+      case "existing":
+        if (!outcome.sameRequest) {
+          throw new ServiceError(409, "idempotency_key_reused", "idempotencyKey was already used for a different request", { taskId: outcome.task.id });
+        }
+        return { task: outcome.task, created: false };
+      case "created":
+        this.deps.live.publish(outcome.event).catch(() => undefined);
+        await this.deps.afterCommit.emit("created", { task: outcome.task, deferEnqueue: !!a2a.deferEnqueue });
+        return { task: outcome.task, created: true };
+    }
+  }
+
+  /**
+   * Omitted inputs the card takes from a tenant setting (tenantDefaults), else from the schema's
+   * default; written into the inputs, so the stored task shows what it ran with.
+   */
+  private async fillTenantDefaults(caller: Caller, capability: Capability, inputs: Record<string, unknown>): Promise<void> {
+    const missing = Object.entries(capability.tenantDefaults ?? {}).filter(([input]) => inputs[input] === undefined);
+    if (!missing.length) return;
+    const settings = (await withTenant(this.deps.pool, caller.tenantId, (tx) => readTenantSettings(tx))) as Record<string, unknown>;
+    const properties = capability.inputSchema.properties as Record<string, { default?: unknown }>;
+    for (const [input, setting] of missing) {
+      if (settings[setting] === false) {
+        throw invalidInput(`inputs.${input} is required: this tenant has turned off the default (${setting})`, { errors: [{ path: `/inputs/${input}`, message: `required (tenant setting ${setting} is false)` }] });
+      }
+      const value = settings[setting] ?? properties[input]?.default;
+      if (value !== undefined) inputs[input] = structuredClone(value);
+    }
+  }
+
+  private refuse(caller: Caller, agentId: string, eventType: AuditEventType, error: string, details?: Record<string, unknown>): Promise<void> {
+    return auditRefusal(this.deps.pool, this.deps.log, caller, agentId, eventType, error, details);
+  }
+}
