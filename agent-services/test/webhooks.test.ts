@@ -15,7 +15,6 @@ import {
   createPushConfig, deletePushConfig, getPushConfig, listPushConfigs, PushConfigInvalid, PushConfigTaskNotFound,
 } from "../src/webhooks/push-config-store";
 import type { Task } from "../src/protocol/task";
-import { taskFromRow } from "../src/tasks/task-store";
 
 const A = "test-agent";
 
@@ -227,6 +226,22 @@ test("subscriptions filter by event, agent and capability", async () => {
   expect(await attemptsOf("task_id = $1", [failedOther.taskId], 0)).toEqual([]);
 });
 
+test("a subscription hears only its own tenant's tasks, though targets are read across tenants in one statement", async () => {
+  const mine = await tenantWithToken();
+  const theirs = await tenantWithToken();
+  expect((await subscribe(mine.token, { url: `${rx.url}/only-mine`, events: ["completed"] })).status).toBe(201);
+  // Finished together, so their targets are read in the same webhook_targets_of() call.
+  const [own, foreign] = await Promise.all([runTask(mine.token, { type: "noop", inputs: {} }), runTask(theirs.token, { type: "noop", inputs: {} })]);
+  const [hit] = await rx.waitFor("/only-mine");
+  await sleep(500);
+  expect(rx.at("/only-mine")).toHaveLength(1);
+  expect(JSON.parse(hit.body).task.taskId).toBe(own.taskId);
+  expect(await attemptsOf("task_id = $1", [foreign.taskId], 0)).toEqual([]);
+  // Asked directly with both ids, the function names each task's own tenant.
+  const both = await t.stack.webhooks.enqueueFinished([own.taskId, foreign.taskId]);
+  expect(both).toBe(1);
+});
+
 test("DELETE stops deliveries, retries in flight included; a second DELETE is a 404", async () => {
   const { token } = await tenantWithToken();
   const keep = await subscribe(token, { url: `${rx.url}/del-keep`, events: ["completed"] });
@@ -401,19 +416,19 @@ test("deliveries lost between commit and enqueue are sent by the sweep, and a du
   const { tenant } = await tenantWithToken();
   const taskId = randomUUID();
   // A task committed as finished whose deliveries were never enqueued: as if the process died right after the commit.
-  const row = await withTenant(t.owner, tenant, (tx) => tx.one<Record<string, unknown>>(
+  await withTenant(t.owner, tenant, (tx) => tx.query(
     `INSERT INTO tasks (id, tenant_id, agent_id, type, status, inputs, outputs, progress, callback_url, started_at, completed_at)
-     VALUES ($1, $2, $3, 'noop', 'completed', '{}', '{"ok": true}', 100, $4, now(), now()) RETURNING *`,
+     VALUES ($1, $2, $3, 'noop', 'completed', '{}', '{"ok": true}', 100, $4, now(), now())`,
     [taskId, tenant, A, `${rx.url}/swept`],
   ));
   const [hit] = await rx.waitFor("/swept", 1, 10_000);
   expect(JSON.parse(hit.body).task).toMatchObject({ taskId, status: "completed" });
 
   // The observer firing again, the sweep running again, even the finished job gone from Redis: still one delivery.
-  await t.stack.webhooks.enqueueFinished(taskFromRow(row!));
+  await t.stack.webhooks.enqueueFinished([taskId]);
   await t.stack.webhooks.sweep();
   await t.stack.webhooks.queue.queue.remove(jobIdOf({ taskId, kind: "callback", targetId: null }));
-  await t.stack.webhooks.enqueueFinished(taskFromRow(row!));
+  await t.stack.webhooks.enqueueFinished([taskId]);
   await sleep(500);
   expect(rx.at("/swept")).toHaveLength(1);
   expect((await attemptsOf("task_id = $1", [taskId], 1)).map((r) => r.outcome)).toEqual(["delivered"]);

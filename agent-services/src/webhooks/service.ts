@@ -8,7 +8,6 @@ import type { QueueHistory } from "../config/config";
 import type { Logger as Pino } from "pino";
 import type { AgentRegistry } from "../protocol/registry";
 import { withTenant } from "../store/tenant-tx";
-import { TenantBatcher } from "../store/tenant-batcher";
 import type { Task } from "../protocol/task";
 import type { Caller, TaskService } from "../tasks/task-service";
 import { ServiceError, forbidden, invalidInput, notFound } from "../tasks/errors";
@@ -52,13 +51,17 @@ type Issue = { path: string; message: string };
 /** Each finished task fans out to every matching subscription: a bound keeps one tenant from amplifying. */
 export const MAX_SUBSCRIPTIONS_PER_TENANT = 100;
 
-const TARGETS = "webhook_targets";
+/** At most this many finished tasks' targets in one read. */
+const FINISHED_BATCH = 500;
+
 
 export class WebhookService {
   readonly queue: WebhookQueue;
   private readonly deliverer: WebhookDeliverer;
   private readonly sweeper: WebhookSweeper;
-  private readonly batcher: TenantBatcher;
+  /** Finished tasks whose targets are still to be read; those that finish during a read go in the next. */
+  private finishedWaiting: string[] = [];
+  private readingTargets = false;
   private workerStarted = false;
 
   constructor(
@@ -78,7 +81,6 @@ export class WebhookService {
       windowMs: settings.sweepWindowMs,
       graceMs: settings.sweepGraceMs ?? Math.min(settings.sweepIntervalMs, 10_000),
     });
-    this.batcher = new TenantBatcher(pool);
   }
 
   /** Replaces the a2aFormatter the service was made with (tests swap it); returns the previous one. */
@@ -93,25 +95,28 @@ export class WebhookService {
    * failure is left to the sweep).
    */
   onFinished(task: Task): void {
-    this.enqueueFinished(task).catch((e) =>
-      this.log.warn({ taskId: task.id, err: (e as Error).message }, "could not enqueue webhook deliveries; the sweep will"),
-    );
+    this.finishedWaiting.push(task.id);
+    if (!this.readingTargets) void this.drainFinished();
   }
 
-  /**
-   * Enqueues one job per target of a finished task; idempotent (job id per task and target). The
-   * targets of a tenant's tasks finishing together are read in one query.
-   */
-  async enqueueFinished(task: Task): Promise<number> {
-    const targets = await this.batcher.run<string, store.DeliveryTarget[]>(task.tenantId, {
-      kind: TARGETS,
-      item: task.id,
-      runMany: async (tx, ids) => {
-        const all = await store.targetsOf(tx, ids);
-        return ids.map((id) => all.filter((t) => t.taskId === id));
-      },
-    });
-    const jobs: WebhookJobData[] = targets.map((t) => ({ tenantId: task.tenantId, taskId: t.taskId, kind: t.kind, targetId: t.targetId }));
+  private async drainFinished(): Promise<void> {
+    this.readingTargets = true;
+    try {
+      while (this.finishedWaiting.length) {
+        const taskIds = this.finishedWaiting.splice(0, FINISHED_BATCH);
+        await this.enqueueFinished(taskIds).catch((e) =>
+          this.log.warn({ taskIds: taskIds.slice(0, 10), tasks: taskIds.length, err: (e as Error).message }, "could not enqueue webhook deliveries; the sweep will"),
+        );
+      }
+    } finally {
+      this.readingTargets = false;
+    }
+  }
+
+  /** Enqueues one job per target of these finished tasks (any tenants'); idempotent (job id per task and target). */
+  async enqueueFinished(taskIds: string[]): Promise<number> {
+    const targets = await store.targetsOfFinished(this.pool, taskIds);
+    const jobs: WebhookJobData[] = targets.map((t) => ({ tenantId: t.tenantId, taskId: t.taskId, kind: t.kind, targetId: t.targetId }));
     await this.queue.add(jobs);
     return jobs.length;
   }

@@ -2,6 +2,7 @@
  * SQL for webhook subscriptions, the tenant signing secret, delivery targets and delivery attempts.
  * Every function takes a TenantTx, so row-level security scopes it.
  */
+import type { Pool } from "pg";
 import type { TenantTx } from "../store/tenant-tx";
 import { isUuid } from "../lib/uuid";
 import { newSecret } from "./signing";
@@ -134,6 +135,20 @@ export async function targetsOf(tx: TenantTx, taskIds: string[], unattemptedOnly
     "ds_webhook_targets",
   );
   return rows.map((r) => ({ taskId: r.task_id, kind: r.kind, targetId: r.target_id }));
+}
+
+/**
+ * The targets of finished tasks of any tenant, through webhook_targets_of() (ids only): one
+ * statement, outside any tenant transaction, for a batch of tasks that just finished.
+ */
+export async function targetsOfFinished(pool: Pool, taskIds: string[]): Promise<(DeliveryTarget & { tenantId: string })[]> {
+  if (!taskIds.length) return [];
+  const { rows } = await pool.query<{ task_id: string; tenant_id: string; kind: TargetKind; target_id: string | null }>({
+    name: "ds_webhook_targets_of",
+    text: "SELECT task_id, tenant_id, kind, target_id FROM webhook_targets_of($1::uuid[])",
+    values: [taskIds],
+  });
+  return rows.map((r) => ({ taskId: r.task_id, tenantId: r.tenant_id, kind: r.kind, targetId: r.target_id }));
 }
 
 export type DeliveryOutcome = "delivered" | "retry" | "failed" | "gone" | "refused";
