@@ -34,6 +34,10 @@
  * (postgres://postgres@127.0.0.1:5432), REDIS_URL. Each phase stops at its timeout, reports what it
  * got, and the run then exits 1; the whole run is capped at BENCH_TOTAL_TIMEOUT_S (280).
  * Everything it creates (child processes, ds_bench_* databases, its Redis keys) is removed at the end.
+ *
+ * For profiling: BENCH_PHASES (comma list of e2e, a2a-nonblocking, a2a-blocking, split, reference)
+ * runs only those phases and prints their figures as JSON without touching RESULTS.md;
+ * BENCH_CPU_PROF=DIR starts each service child with --cpu-prof, writing DIR/<phase name>.cpuprofile.
  */
 import { spawn, execFileSync } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
@@ -72,6 +76,8 @@ const REQUEST_TIMEOUT_MS = 30_000;
 const CLEANUP_RESERVE_MS = 15_000;
 const CLK_TCK = 100; // USER_HZ; 100 on every Linux this runs on (getconf CLK_TCK)
 
+const PHASES = process.env.BENCH_PHASES ? new Set(process.env.BENCH_PHASES.split(",").map((p) => p.trim())) : undefined;
+const CPU_PROF_DIR = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined;
 const RUN_ID = randomBytes(4).toString("hex");
 const STARTED = Date.now();
 const CREATE_BODY = JSON.stringify({ type: "noop", inputs: {} });
@@ -209,7 +215,8 @@ async function stopChild(proc, graceMs = 5000) {
 /** Starts dist/main.js with the bench's settings; `roles` is DEALSCALE_ROLES. */
 async function startService(name, { roles, dbName, queuePrefix }) {
   const port = await freePort();
-  const proc = startChild(name, [MAIN_JS], {
+  const profile = CPU_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${CPU_PROF_DIR}`, `--cpu-prof-name=${name.replace(/[^\w.-]+/g, "_")}.cpuprofile`] : [];
+  const proc = startChild(name, [...profile, MAIN_JS], {
     PORT: String(port),
     HOST: "127.0.0.1",
     DATABASE_URL: `${PG_URL}/${dbName}`,
@@ -984,13 +991,19 @@ async function main() {
   process.once("SIGINT", () => cleanup().finally(() => process.exit(130)));
 
   try {
-    results.e2e = await phase("end-to-end", phaseEndToEnd);
-    results.a2aNonBlocking = await phase("A2A non-blocking", phaseA2ANonBlocking);
-    results.a2aBlocking = await phase("A2A blocking", phaseA2ABlocking);
-    results.split = await phase("create-only/drain-only", phaseSplit);
-    results.ref = await phase("reference", phaseReference);
+    const wanted = (key) => !PHASES || PHASES.has(key);
+    if (wanted("e2e")) results.e2e = await phase("end-to-end", phaseEndToEnd);
+    if (wanted("a2a-nonblocking")) results.a2aNonBlocking = await phase("A2A non-blocking", phaseA2ANonBlocking);
+    if (wanted("a2a-blocking")) results.a2aBlocking = await phase("A2A blocking", phaseA2ABlocking);
+    if (wanted("split")) results.split = await phase("create-only/drain-only", phaseSplit);
+    if (wanted("reference")) results.ref = await phase("reference", phaseReference);
   } finally {
     await cleanup();
+  }
+  if (PHASES) {
+    console.log(JSON.stringify(results, null, 2));
+    httpAgent.destroy();
+    return;
   }
   report(results, date);
   httpAgent.destroy();
