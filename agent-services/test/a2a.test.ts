@@ -4,6 +4,7 @@
  * GetTask, ListTasks, CancelTask, SubscribeToTask, errors, and the tenant rule.
  */
 import { randomUUID } from "node:crypto";
+import Redis from "ioredis";
 import type { Client } from "@a2a-js/sdk/client";
 import { TaskState, type Message, type StreamResponse, type Task } from "@a2a-js/sdk";
 import { a2aClient, skillMessage, type Binding } from "./support/a2a";
@@ -76,6 +77,24 @@ describe.each(["JSONRPC", "HTTP+JSON"] as const)("over %s", (binding) => {
     expect(task.status?.state).toBe(TaskState.TASK_STATE_COMPLETED);
     expect(dataOf(task)).toMatchObject({ sleptMs: 400 });
     expect(task.history[0].messageId).toBeTruthy();
+  });
+
+  test("a non-blocking send holds no live subscription for its task, and GetTask sees its completion at once", async () => {
+    const client = await clientFor(binding);
+    const first = asTask(await send(client, message("slow", { ms: 300, steps: 1 }), true));
+    // The answer's call is over: nothing of it follows the task on Redis (a blocking call's bus would).
+    const redis = new Redis(process.env.REDIS_URL || "redis://127.0.0.1:6379");
+    try {
+      const [, subscribers] = (await redis.pubsub("NUMSUB", `dealscale:task:${first.id}`)) as [string, number];
+      expect(Number(subscribers)).toBe(0);
+    } finally {
+      redis.disconnect();
+    }
+    await t.waitForStatus(token, A, first.id, ["completed"]);
+    // No snapshot of the submitted task is left to answer for it.
+    const now = await client.getTask({ tenant: "", id: first.id } as never);
+    expect(now.status?.state).toBe(TaskState.TASK_STATE_COMPLETED);
+    expect(dataOf(now)).toMatchObject({ sleptMs: 300 });
   });
 
   test("SendStreamingMessage streams the task, progress, the outputs artifact and the final status", async () => {

@@ -1,7 +1,8 @@
 import { eventually, startTestStack, readSse, type SseEvent, type TestStack } from "./support/harness";
 import { tenantBalance } from "../src/tasks/tenants";
-import { finishTasks } from "../src/tasks/task-store";
-import type { TenantTx } from "../src/store/tenant-tx";
+import { randomUUID } from "node:crypto";
+import { finishTasks, startTasks } from "../src/tasks/task-store";
+import { withTenant, type TenantTx } from "../src/store/tenant-tx";
 
 let t: TestStack;
 let tenant: string;
@@ -192,6 +193,24 @@ test("SSE: a task that finishes while the stream reads its snapshot still ends t
   const events = (await streamed!).filter((e) => !e.comment);
   const last = JSON.parse(events[events.length - 1].data);
   expect(last.status).toBe("cancelled");
+});
+
+test("starts batched in one statement: each startable task moves to working once, with one event; a finished one is left alone", async () => {
+  const [a, b, done] = [randomUUID(), randomUUID(), randomUUID()];
+  await withTenant(t.owner, tenant, (tx) => tx.query(
+    `INSERT INTO tasks (id, tenant_id, agent_id, type, status, inputs, completed_at)
+     VALUES ($1, $4, $5, 'noop', 'submitted', '{}', NULL), ($2, $4, $5, 'noop', 'submitted', '{}', NULL), ($3, $4, $5, 'noop', 'completed', '{}', now())`,
+    [a, b, done, tenant, A],
+  ));
+  const results = await withTenant(t.owner, tenant, (tx) => startTasks(tx, [a, done, b, a]));
+  expect(results.map((r) => r?.task.status ?? null)).toEqual(["working", null, "working", "working"]);
+  expect(results[0]!.task.id).toBe(a);
+  expect(results[3]).toEqual(results[0]);
+  expect(results[2]!.event).toMatchObject({ taskId: b, kind: "status", data: { status: "working", attempt: 1 } });
+  const rows = (await t.owner.query("SELECT id, status, attempts FROM tasks WHERE id = ANY($1) ORDER BY status, id", [[a, b, done]])).rows;
+  expect(rows).toEqual(expect.arrayContaining([{ id: a, status: "working", attempts: 1 }, { id: b, status: "working", attempts: 1 }, { id: done, status: "completed", attempts: 0 }]));
+  const events = (await t.owner.query("SELECT task_id, count(*)::int AS n FROM task_events WHERE task_id = ANY($1) GROUP BY task_id", [[a, b, done]])).rows;
+  expect(Object.fromEntries(events.map((e) => [e.task_id, e.n]))).toEqual({ [a]: 1, [b]: 1 });
 });
 
 test("the SSE heartbeat keeps a quiet stream alive", async () => {

@@ -42,8 +42,9 @@ export class TaskQueues implements TaskQueue {
 
   constructor(redisUrl: string, private readonly settings: QueueSettings) {
     // The producer fails fast when Redis is down: the task is already committed and the
-    // reconciler enqueues it later, so there is nothing to wait for here.
-    this.connection = new Redis(redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+    // reconciler enqueues it later, so there is nothing to wait for here. Auto-pipelining sends the
+    // adds of one event-loop turn in one write: loopback writes are most of Redis's cost to us.
+    this.connection = new Redis(redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, enableAutoPipelining: true });
     this.connection.on("error", () => undefined);
   }
 

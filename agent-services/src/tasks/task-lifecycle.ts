@@ -30,11 +30,14 @@ const AUDIT_FOR: Record<Outcome["status"], AuditEventType> = {
 
 type FinishItem = { taskId: string; finish: store.Finish };
 const FINISH = { kind: "finish", runMany: store.finishTasks } as const;
+const START = { kind: "start", runMany: store.startTasks } as const;
 
 export interface LifecycleDeps {
   pool: Pool;
   registry: AgentRegistry;
   batcher: TenantBatcher;
+  /** Starts, batched per tenant apart from the group commit, committing without the WAL flush. */
+  startBatcher: TenantBatcher;
   live: RedisEventBus;
   afterCommit: AfterCommit;
   queues: TaskQueue;
@@ -45,12 +48,13 @@ export class TaskLifecycle {
 
   /**
    * Worker: takes the task to working; null when it was cancelled or finished meanwhile. Start and
-   * progress touch only their task's rows, so they run in their own transactions, beside the
+   * progress touch only their task's rows, so they run in transactions of their own, beside the
    * tenant's group commit rather than in it, and commit without waiting for the WAL flush: lost in
-   * a database crash, they are written again when the job re-runs.
+   * a database crash, they are written again when the job re-runs. A tenant's starts that arrive
+   * while one of its start transactions runs go together in the next.
    */
   async start(tenantId: string, taskId: string): Promise<Task | null> {
-    const r = await withTenant(this.deps.pool, tenantId, (tx) => store.startTask(tx, taskId), { asyncCommit: true });
+    const r = await this.deps.startBatcher.run(tenantId, { ...START, item: taskId });
     if (!r) return null;
     this.deps.live.publish(r.event).catch(() => undefined);
     return r.task;

@@ -178,22 +178,28 @@ export async function createTasks(tx: TenantTx, items: NewTask[]): Promise<Creat
   return decided.map((d) => ("kind" in d ? d : { kind: "created", task: created.get(d.id)!, event: events.get(d.id)! }));
 }
 
-/** Takes a task to working (a re-run of a stalled job takes it again) and records the event. */
-export async function startTask(tx: TenantTx, taskId: string): Promise<Changed | null> {
-  const r = await tx.one<{ task: Record<string, unknown> | null; event: Record<string, unknown> | null }>(
+/**
+ * Takes tasks to working (a re-run of a stalled job takes its task again) and records their events,
+ * in one statement; null for a task no longer in a state that may start. One UPDATE changes a row
+ * once, so a task named twice is started once (both get the result).
+ */
+export async function startTasks(tx: TenantTx, taskIds: string[]): Promise<(Changed | null)[]> {
+  const r = await tx.one<{ tasks: Record<string, unknown>[] | null; events: Record<string, unknown>[] | null }>(
     `WITH t AS (
        UPDATE tasks SET status = 'working', attempts = attempts + 1, started_at = COALESCE(started_at, now()), updated_at = now()
-       WHERE id = $1 AND status = ANY($2::text[])
+       WHERE id = ANY($1::uuid[]) AND status = ANY($2::text[])
        RETURNING *
      ), ev AS (
        INSERT INTO task_events (tenant_id, task_id, kind, data)
        SELECT tenant_id, id, 'status', jsonb_build_object('status', 'working', 'progress', progress, 'attempt', attempts) FROM t
        RETURNING id, task_id, kind, data, created_at
      )
-     SELECT (SELECT to_jsonb(t) FROM t) AS task, (SELECT to_jsonb(ev) FROM ev) AS event`,
-    [taskId, allowedFrom("working")], "ds_start_task",
+     SELECT (SELECT jsonb_agg(to_jsonb(t)) FROM t) AS tasks, (SELECT jsonb_agg(to_jsonb(ev)) FROM ev) AS events`,
+    [taskIds, allowedFrom("working")], "ds_start_tasks",
   );
-  return r?.task ? { task: taskFromRow(r.task), event: eventFromJson(r.event!) } : null;
+  const tasks = new Map((r?.tasks ?? []).map((j) => [j.id as string, taskFromRow(j)]));
+  const events = new Map((r?.events ?? []).map((j) => [j.task_id as string, eventFromJson(j)]));
+  return taskIds.map((id) => (tasks.has(id) ? { task: tasks.get(id)!, event: events.get(id)! } : null));
 }
 
 export interface Finish {

@@ -26,6 +26,14 @@ export class CallerUser implements User {
 
 export const CALLER_LOCAL = "caller";
 
+/**
+ * Set on a call's state by a non-blocking SendMessage: its answer is the submitted task and nobody
+ * follows the task's events through this call, so its bus is a local one the SDK ends at once.
+ */
+export const DETACHED = "dealscale.detached";
+
+export const isDetached = (context: ServerCallContext | undefined): boolean => context?.state.get(DETACHED) === true;
+
 /** UserBuilder: the caller our auth middleware put on res.locals. */
 export async function userFromRequest(req: Request): Promise<User> {
   const caller = req.res?.locals[CALLER_LOCAL] as Caller | undefined;

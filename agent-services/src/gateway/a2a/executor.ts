@@ -1,8 +1,8 @@
 /**
  * The SDK's AgentExecutor for a DealScale agent. The task already exists when execute() runs (the
  * request handler admitted it, with credits reserved), so executing means: make sure the task's
- * bus listens, announce the task, and put it on its queue. A worker does the work; the bus carries
- * its events back. Cancelling goes through the task service like a REST cancel.
+ * bus listens, announce the task, and put it on its queue (a non-blocking call's task is queued at
+ * admission, and its bus is local). A worker does the work; the bus carries its events back. Cancelling goes through the task service like a REST cancel.
  */
 import { AgentEvent, type AgentExecutor, type ExecutionEventBus, type RequestContext } from "@a2a-js/sdk/server";
 import type { TaskService } from "../../tasks/task-service";
@@ -29,7 +29,8 @@ export class DealScaleExecutor implements AgentExecutor {
       if (eventBus instanceof RedisTaskBus) eventBus.finish(row);
       return;
     }
-    await this.service.enqueue(row);
+    // A detached (non-blocking) call's task was queued at admission; nothing listens here.
+    if (eventBus instanceof RedisTaskBus) await this.service.enqueue(row);
   }
 
   async cancelTask(taskId: string, eventBus: ExecutionEventBus): Promise<void> {

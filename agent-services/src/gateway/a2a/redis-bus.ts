@@ -14,7 +14,7 @@ import type { Caller, TaskService } from "../../tasks/task-service";
 import { ServiceError } from "../../tasks/errors";
 import { isTerminal, type TaskState as OurState } from "../../protocol/task-states";
 import { completedArtifacts, contextIdOf, statusOf, taskMetadata } from "../../protocol/a2a-mapping";
-import { callerOf } from "./caller-context";
+import { callerOf, isDetached } from "./caller-context";
 import type { TaskSnapshots } from "./task-snapshots";
 
 const TERMINAL_A2A = new Set<number>([TaskState.TASK_STATE_COMPLETED, TaskState.TASK_STATE_FAILED, TaskState.TASK_STATE_CANCELED, TaskState.TASK_STATE_REJECTED]);
@@ -135,6 +135,8 @@ export class RedisBusManager implements ExecutionEventBusManager {
   constructor(private readonly deps: BusDeps) {}
 
   createOrGetByTaskId(taskId: string, context?: ServerCallContext): ExecutionEventBus {
+    // A detached call's bus carries only the submitted task; the SDK settles it when the executor returns.
+    if (isDetached(context)) return new DefaultExecutionEventBus();
     return this.buses.get(taskId) ?? this.open(taskId, context);
   }
 
@@ -150,7 +152,8 @@ export class RedisBusManager implements ExecutionEventBusManager {
   }
 
   /** We settle buses ourselves when their task ends, unless it already has. */
-  settleByTaskId(_taskId: string, _bus: ExecutionEventBus, lastState: number | undefined): boolean {
+  settleByTaskId(_taskId: string, bus: ExecutionEventBus, lastState: number | undefined): boolean {
+    if (!(bus instanceof RedisTaskBus)) return false;
     return !(lastState !== undefined && TERMINAL_A2A.has(lastState));
   }
 

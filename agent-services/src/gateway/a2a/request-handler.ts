@@ -11,7 +11,7 @@ import { RequestMalformedError, UnsupportedOperationError } from "@a2a-js/sdk/er
 import type { TaskService } from "../../tasks/task-service";
 import { contextIdOf, parseSkillRequest, toA2ATask } from "../../protocol/a2a-mapping";
 import { isTerminal } from "../../protocol/task-states";
-import { callerOf, toA2AError } from "./caller-context";
+import { DETACHED, callerOf, toA2AError } from "./caller-context";
 import type { TaskSnapshots } from "./task-snapshots";
 import { ATTR, SpanKind, extractContext, withSpan } from "../../lib/tracing";
 
@@ -33,9 +33,23 @@ export class DealScaleRequestHandler extends DefaultRequestHandler {
     return handler;
   }
 
+  /**
+   * A non-blocking send (returnImmediately) answers with the submitted task and is done: its task is
+   * queued at admission, and its bus is local (no Redis subscription, no re-read when the task ends),
+   * since nothing of this call follows the task; GetTask and SubscribeToTask read it afresh.
+   */
   override async sendMessage(params: SendMessageRequest, context: ServerCallContext): Promise<Message | Task> {
-    const admission = await this.admit(params, context);
-    return admission.kind === "done" ? admission.task : super.sendMessage(params, context);
+    const detached = params.configuration?.returnImmediately === true;
+    const admission = await this.admit(params, context, detached);
+    if (admission.kind === "done") return admission.task;
+    if (!detached) return super.sendMessage(params, context);
+    context.state.set(DETACHED, true);
+    try {
+      return await super.sendMessage(params, context);
+    } finally {
+      // Its snapshot would soon be stale: the task runs without this process hearing of it.
+      this.snapshots.forget(callerOf(context).tenantId, params.message!.taskId);
+    }
   }
 
   override async *sendMessageStream(params: SendMessageRequest, context: ServerCallContext): AsyncGenerator<StreamResponse, void, undefined> {
@@ -48,7 +62,7 @@ export class DealScaleRequestHandler extends DefaultRequestHandler {
   }
 
   /** Creates the task the message asks for and points the message at it. */
-  private async admit(params: SendMessageRequest, context: ServerCallContext): Promise<Admission> {
+  private async admit(params: SendMessageRequest, context: ServerCallContext, detached = false): Promise<Admission> {
     const caller = callerOf(context);
     const message = params.message;
     if (!message?.messageId) throw new RequestMalformedError("message.messageId is required");
@@ -69,7 +83,7 @@ export class DealScaleRequestHandler extends DefaultRequestHandler {
           caller,
           this.agentId,
           { type: request.skill, inputs: request.inputs, priority: request.priority, idempotencyKey: `a2a:${message.messageId}`, tenantId: params.tenant || undefined },
-          { taskId, contextId, message: MessageCodec.toJSON({ ...message, taskId, contextId }) as Record<string, unknown>, deferEnqueue: true },
+          { taskId, contextId, message: MessageCodec.toJSON({ ...message, taskId, contextId }) as Record<string, unknown>, deferEnqueue: !detached },
         ),
       );
     } catch (e) {
@@ -77,6 +91,8 @@ export class DealScaleRequestHandler extends DefaultRequestHandler {
     }
     const { task: row } = result;
     if (isTerminal(row.status)) return { kind: "done", task: toA2ATask(row) };
+    // A resent non-blocking message: make sure its task is queued (idempotent by job id).
+    if (detached && !result.created && row.status === "submitted") await this.service.enqueue(row);
     // The SDK loads the task next and the executor needs the row: both from here, not Postgres.
     this.snapshots.putRow(caller.tenantId, row);
     this.snapshots.putTask(caller.tenantId, toA2ATask(row));

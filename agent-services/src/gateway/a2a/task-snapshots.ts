@@ -40,6 +40,10 @@ export class TaskSnapshots {
     this.set(tenantId, row.id, { ...this.fresh(tenantId, row.id), row, expires: Date.now() + this.opts.liveMs });
   }
 
+  forget(tenantId: string, taskId: string): void {
+    this.entries.delete(`${tenantId}/${taskId}`);
+  }
+
   task(tenantId: string, taskId: string): Task | undefined {
     const t = this.fresh(tenantId, taskId)?.task;
     return t ? structuredClone(t) : undefined;
