@@ -32,10 +32,17 @@
  * and @a2a-js/sdk in node_modules. Knobs (environment): BENCH_N (5000), BENCH_WARMUP (1000),
  * BENCH_CONCURRENCY (32), WORKER_CONCURRENCY (64, the service default), BENCH_PHASE_TIMEOUT_S (120), BENCH_PG_URL
  * (postgres://postgres@127.0.0.1:5432), REDIS_URL. Each phase stops at its timeout, reports what it
- * got, and the run then exits 1; the whole run is capped at BENCH_TOTAL_TIMEOUT_S (280).
+ * got, and the run then exits 1; the whole run is capped at BENCH_TOTAL_TIMEOUT_S (480).
+ *   4. many tenants: phase 1 with the creates spread round-robin over BENCH_TENANTS (100) tenants.
+ *   5. the scaling curve: BENCH_SCALE_GATEWAYS (2) gateway processes and N worker processes
+ *      (BENCH_SCALE_WORKERS, "1,2,4") against one Postgres and one Redis, the clients spread over
+ *      the gateways -> end-to-end tasks/s per N.
+ * Beside each throughput: the CPU it cost, in CPU-ms per completed task (service processes +
+ * Postgres + Redis, from /proc), so a deployment can size itself. The run exits 1 when it is
+ * clearly broken: a phase failed or timed out, requests failed, or tasks were lost or failed.
  * Everything it creates (child processes, ds_bench_* databases, its Redis keys) is removed at the end.
  *
- * For profiling: BENCH_PHASES (comma list of e2e, a2a-nonblocking, a2a-blocking, split, reference)
+ * For profiling: BENCH_PHASES (comma list of e2e, a2a-nonblocking, a2a-blocking, split, reference, tenants, scale)
  * runs only those phases and prints their figures as JSON without touching RESULTS.md;
  * BENCH_CPU_PROF=DIR starts each service child with --cpu-prof, writing DIR/<phase name>.cpuprofile.
  */
@@ -64,11 +71,16 @@ const envInt = (name, fallback) => {
   return n;
 };
 const N = envInt("BENCH_N", 5000);
+/** Tenants of the many-tenant phase: its clients' creates go round-robin over this many tenants. */
+const MANY_TENANTS = envInt("BENCH_TENANTS", 100);
+/** The scaling curve: worker processes per point, and the gateway processes in front of them. */
+const SCALE_WORKERS = (process.env.BENCH_SCALE_WORKERS ?? "1,2,4").split(",").map(Number).filter((n) => Number.isInteger(n) && n > 0);
+const SCALE_GATEWAYS = envInt("BENCH_SCALE_GATEWAYS", 2);
 const WARMUP = envInt("BENCH_WARMUP", 1000);
 const CONCURRENCY = envInt("BENCH_CONCURRENCY", 32);
 const WORKER_CONCURRENCY = envInt("WORKER_CONCURRENCY", 64);
 const PHASE_TIMEOUT_MS = envInt("BENCH_PHASE_TIMEOUT_S", 120) * 1000;
-const TOTAL_TIMEOUT_MS = envInt("BENCH_TOTAL_TIMEOUT_S", 280) * 1000;
+const TOTAL_TIMEOUT_MS = envInt("BENCH_TOTAL_TIMEOUT_S", 480) * 1000;
 const PG_URL = (process.env.BENCH_PG_URL || "postgres://postgres@127.0.0.1:5432").replace(/\/+$/, "");
 const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
 const POLL_MS = 100;
@@ -255,6 +267,28 @@ function cli(dbName, args) {
   }).trim();
 }
 
+/**
+ * `count` tenants with credits, and a token each, made through the service's own modules (the CLI
+ * would take a process per tenant).
+ */
+async function tenantsAndTokens(dbName, count) {
+  const load = async (rel) => (await import(path.join(ROOT, "agent-services/dist", rel))).default;
+  const [{ createTenant }, { signToken }, { loadConfig }] = await Promise.all([load("tasks/tenants.js"), load("gateway/auth.js"), load("config/config.js")]);
+  const config = loadConfig({ ...process.env, DATABASE_URL: `${PG_URL}/${dbName}` });
+  pg ??= (await import("pg")).default;
+  const pool = new pg.Pool({ connectionString: `${PG_URL}/${dbName}`, max: 4 });
+  try {
+    const out = [];
+    for (let i = 0; i < count; i++) {
+      const { tenantId } = await createTenant(pool, `bench-${i}`, 10_000_000);
+      out.push({ tenantId, token: signToken(config.jwtSecret, { agentId: "bench", tenantId, scopes: ["a2a:call", "a2a:read"] }, 3600, config.jwtIssuer) });
+    }
+    return out;
+  } finally {
+    await pool.end();
+  }
+}
+
 function tenantAndToken(dbName) {
   const { tenantId } = JSON.parse(cli(dbName, ["tenant:create", "--name", "bench", "--credits", "10000000"]));
   const token = cli(dbName, ["token", "--tenant", tenantId, "--agent", "bench"]);
@@ -326,6 +360,15 @@ function cpuBetween(a, b) {
   const known = Object.values(cores).reduce((x, y) => x + y, 0);
   return { ...cores, other: Math.max(0, machine - known), machine };
 }
+
+/** CPU-ms per completed task of the service processes, Postgres and Redis together, over a window of `seconds`. */
+function cpuMsPerTask(cpu, seconds, tasks) {
+  if (!cpu || !(tasks > 0) || !(seconds > 0)) return undefined;
+  const of = (cores) => (cores * seconds * 1000) / tasks;
+  return { total: of(cpu.service + cpu.postgres + cpu.redis), service: of(cpu.service), postgres: of(cpu.postgres), redis: of(cpu.redis) };
+}
+
+const formatCpuPerTask = (c) => (c ? `${c.total.toFixed(2)} (service ${c.service.toFixed(2)}, postgres ${c.postgres.toFixed(2)}, redis ${c.redis.toFixed(2)})` : "n/a");
 
 const formatCpu = (c, label = "service") => c ? `${label} ${c.service.toFixed(2)}, postgres ${c.postgres.toFixed(2)}, redis ${c.redis.toFixed(2)}, bench client ${c["bench client"].toFixed(2)}, other ${c.other.toFixed(2)} (machine ${c.machine.toFixed(2)} of ${os.availableParallelism()})` : "n/a";
 
@@ -437,15 +480,16 @@ function newBenchTarget(label) {
   return { dbName, queuePrefix };
 }
 
-/** Sends `count` create requests to a running gateway. */
-function createTasks(url, token, count, deadline) {
-  const headers = { authorization: `Bearer ${token}` };
+/** Sends `count` create requests to running gateways: request i goes to urls[i % n] with tokens[i % m]. */
+function createTasks(urls, tokens, count, deadline) {
+  const urlList = [urls].flat();
+  const headers = [tokens].flat().map((token) => ({ authorization: `Bearer ${token}` }));
   return runLoad({
     count,
     concurrency: CONCURRENCY,
     deadline,
-    send: async () => {
-      const res = await request(`${url}/agents/test-agent/tasks`, { method: "POST", headers, body: CREATE_BODY });
+    send: async (i) => {
+      const res = await request(`${urlList[i % urlList.length]}/agents/test-agent/tasks`, { method: "POST", headers: headers[i % headers.length], body: CREATE_BODY });
       if (res.status !== 202) throw new Error(`HTTP ${res.status}: ${res.text.slice(0, 120)}`);
     },
   });
@@ -519,7 +563,7 @@ async function sendA2AMessages(url, token, count, deadline, { blocking }) {
  * warms it up with `load`, then sends N more with it and stops the clock when all N are terminal
  * in Postgres. `load(url, token, count, deadline)` resolves like runLoad.
  */
-async function endToEnd(label, name, load) {
+async function endToEnd(label, name, load, tenants = 1) {
   const deadline = phaseDeadline();
   const { dbName, queuePrefix } = newBenchTarget(label);
   const svc = await startService(`service (gateway+worker, ${name})`, { roles: "gateway,worker", dbName, queuePrefix });
@@ -527,7 +571,7 @@ async function endToEnd(label, name, load) {
   let db;
   try {
     await waitHttpOk(svc, `${svc.url}/ready`, deadline);
-    const { token } = tenantAndToken(dbName);
+    const token = tenants === 1 ? tenantAndToken(dbName).token : (await tenantsAndTokens(dbName, tenants)).map((t) => t.token);
     db = await pgClient(dbName);
 
     log(`${name}: warm-up ${WARMUP}`);
@@ -554,6 +598,8 @@ async function endToEnd(label, name, load) {
       failedTasks: done.failed,
       seconds,
       tasksPerSecond: completed / seconds,
+      tenants,
+      cpuMsPerTask: cpuMsPerTask(cpu, seconds, completed),
       requests,
       backlogWhenRequestsDone: atRequestsDone.open,
       taskLatencyP50Ms: timings.e2e_p50_s * 1000,
@@ -571,6 +617,68 @@ async function endToEnd(label, name, load) {
 }
 
 const phaseEndToEnd = () => endToEnd("e2e", "end-to-end", createTasks);
+
+/** 4: the same with the creates spread over many tenants (each tenant's writes serialise on its own balance row and audit chain). */
+const phaseTenants = () => endToEnd("tenants", `end-to-end, ${MANY_TENANTS} tenants`, createTasks, MANY_TENANTS);
+
+/**
+ * 5: the scaling curve. For each N: a fresh database, SCALE_GATEWAYS gateway processes and N worker
+ * processes on one Postgres and one Redis; the clients' creates go round-robin over the gateways and
+ * over MANY_TENANTS tenants; the clock stops when all are terminal.
+ */
+async function phaseScale() {
+  const points = [];
+  for (const workers of SCALE_WORKERS) points.push(await scalePoint(workers));
+  return { gateways: SCALE_GATEWAYS, points };
+}
+
+async function scalePoint(workers) {
+  const deadline = phaseDeadline();
+  const { dbName, queuePrefix } = newBenchTarget(`scale${workers}`);
+  const name = (role, i, n) => `${role} ${i + 1} of ${n} (scale, ${workers} workers)`;
+  const procs = [];
+  let db;
+  try {
+    // The first process migrates the fresh database; the others start once it is ready.
+    procs.push(await startService(name("gateway", 0, SCALE_GATEWAYS), { roles: "gateway", dbName, queuePrefix }));
+    await waitHttpOk(procs[0], `${procs[0].url}/ready`, deadline);
+    for (let g = 1; g < SCALE_GATEWAYS; g++) procs.push(await startService(name("gateway", g, SCALE_GATEWAYS), { roles: "gateway", dbName, queuePrefix }));
+    for (let w = 0; w < workers; w++) procs.push(await startService(name("worker", w, workers), { roles: "worker", dbName, queuePrefix }));
+    for (const p of procs) await waitHttpOk(p, `${p.url}/ready`, deadline);
+    const urls = procs.slice(0, SCALE_GATEWAYS).map((p) => p.url);
+    const tokens = (await tenantsAndTokens(dbName, MANY_TENANTS)).map((t) => t.token);
+    db = await pgClient(dbName);
+
+    log(`scale, ${SCALE_GATEWAYS} gateways and ${workers} workers: warm-up ${WARMUP}, then ${N} tasks`);
+    const warm = await createTasks(urls, tokens, WARMUP, deadline);
+    if (warm.ok < WARMUP) throw new Error(`warm-up failed: ${warm.failures.join("; ")}`);
+    await waitForTerminal(db, WARMUP, deadline, procs);
+    const pids = procs.map((p) => p.pid);
+    const cpu0 = cpuSnapshot(pids);
+    const t0 = performance.now();
+    const requests = await createTasks(urls, tokens, N, deadline);
+    const done = await waitForTerminal(db, WARMUP + requests.ok, deadline, procs);
+    const cpu = cpuBetween(cpu0, cpuSnapshot(pids));
+    const seconds = (done.at - t0) / 1000;
+    const completed = done.completed - WARMUP;
+    return {
+      workers,
+      timedOut: requests.timedOut || done.timedOut,
+      aborted: requests.aborted,
+      created: requests.ok,
+      completed,
+      tasksInDatabase: done.total - WARMUP,
+      failedTasks: done.failed,
+      tasksPerSecond: completed / seconds,
+      requests,
+      cpu,
+      cpuMsPerTask: cpuMsPerTask(cpu, seconds, completed),
+    };
+  } finally {
+    await db?.end();
+    for (const p of procs) await stopChild(p);
+  }
+}
 
 /** 1a: the same, with non-blocking A2A SendMessage instead of REST creates. */
 const phaseA2ANonBlocking = () =>
@@ -600,12 +708,14 @@ async function phaseA2ABlocking() {
     const cpu0 = cpuSnapshot([svc.pid]);
     const sends = await send(N);
     const cpu = cpuBetween(cpu0, cpuSnapshot([svc.pid]));
+    const cpuPerTask = cpuMsPerTask(cpu, sends.ok / sends.perSecond, sends.ok);
     assertAlive(svc);
     const counts = await taskCounts(db);
     const timings = await taskTimings(db, WARMUP);
     return {
       ...sends,
       cpu,
+      cpuMsPerTask: cpuPerTask,
       memory: memory.stop(),
       // Every answered task is completed in Postgres too (the warm-up's included).
       completedInDatabase: counts.completed - WARMUP,
@@ -645,7 +755,8 @@ async function phaseSplit() {
     if (warm.ok < WARMUP) throw new Error(`warm-up failed: ${warm.failures.join("; ")}`);
     const cpu0 = cpuSnapshot([gateway.pid]);
     const creates = await createTasks(gateway.url, token, N, deadline);
-    result.createOnly = { ...creates, cpu: cpuBetween(cpu0, cpuSnapshot([gateway.pid])), memory: gatewayMemory.stop() };
+    const createCpu = cpuBetween(cpu0, cpuSnapshot([gateway.pid]));
+    result.createOnly = { ...creates, cpu: createCpu, cpuMsPerTask: cpuMsPerTask(createCpu, creates.ok / creates.perSecond, creates.ok), memory: gatewayMemory.stop() };
     await stopChild(gateway); // the drain runs alone, as a worker replica would
 
     const queued = (await taskCounts(db)).open;
@@ -670,6 +781,7 @@ async function phaseSplit() {
       firstFifthPerSecond: (timings.completed * 0.2) / timings.first_fifth_s,
       lastFifthPerSecond: (timings.completed * 0.2) / timings.last_fifth_s,
       cpu,
+      cpuMsPerTask: cpuMsPerTask(cpu, (done.at - spawnedAt) / 1000, done.completed),
       memory: workerMemory.stop(),
       serviceLogLines: worker.lines,
       serviceLogTail: worker.tail.slice(-3),
@@ -824,7 +936,7 @@ function flags(r) {
   return r.timedOut ? " **(timed out: partial)**" : r.aborted ? " **(aborted: too many failed requests)**" : "";
 }
 
-function figureRows({ e2e, a2aNonBlocking: nb, a2aBlocking: blk, split, ref }) {
+function figureRows({ e2e, tenants, a2aNonBlocking: nb, a2aBlocking: blk, split, scale, ref }) {
   const rows = [];
   const ratio = (ours, theirs) => (Number.isFinite(ours) && Number.isFinite(theirs) && theirs > 0 ? (ours / theirs).toFixed(3) : "n/a");
   if (e2e) {
@@ -835,6 +947,15 @@ function figureRows({ e2e, a2aNonBlocking: nb, a2aBlocking: blk, split, ref }) {
     rows.push(["task latency created -> completed, p50 / p99", `${ms(e2e.taskLatencyP50Ms)} / ${ms(e2e.taskLatencyP99Ms)}`]);
     rows.push(["service peak RSS", mb(e2e.memory)]);
     rows.push(["CPU cores used during the run", formatCpu(e2e.cpu)]);
+    rows.push(["CPU-ms per completed task (service + postgres + redis)", formatCpuPerTask(e2e.cpuMsPerTask)]);
+  }
+  if (tenants) {
+    rows.push([`end-to-end durable tasks/s, creates spread over ${tenants.tenants ?? MANY_TENANTS} tenants${flags(tenants)}`, num(tenants.tasksPerSecond)]);
+    rows.push(["  create latency p50 / p99 per request", `${ms(tenants.requests?.p50Ms)} / ${ms(tenants.requests?.p99Ms)}`]);
+    rows.push(["  task latency created -> completed, p50 / p99", `${ms(tenants.taskLatencyP50Ms)} / ${ms(tenants.taskLatencyP99Ms)}`]);
+    rows.push(["  CPU cores used during the run", formatCpu(tenants.cpu)]);
+    rows.push(["  CPU-ms per completed task", formatCpuPerTask(tenants.cpuMsPerTask)]);
+    rows.push(["ratio many tenants / one tenant: end-to-end tasks/s", ratio(tenants.tasksPerSecond, e2e?.tasksPerSecond)]);
   }
   const errors = (r) => (r ? `${r.failed ?? "n/a"} of ${Number.isFinite(r.ok + r.failed) ? r.ok + r.failed : "n/a"} (JSON-RPC errors ${r.rpcErrors ?? "n/a"})` : "n/a");
   if (nb) {
@@ -847,6 +968,7 @@ function figureRows({ e2e, a2aNonBlocking: nb, a2aBlocking: blk, split, ref }) {
     rows.push(["  task latency created -> completed, p50 / p99", `${ms(nb.taskLatencyP50Ms)} / ${ms(nb.taskLatencyP99Ms)}`]);
     rows.push(["  service peak RSS", mb(nb.memory)]);
     rows.push(["  CPU cores used during the run", formatCpu(nb.cpu)]);
+    rows.push(["  CPU-ms per completed task", formatCpuPerTask(nb.cpuMsPerTask)]);
   }
   if (blk) {
     rows.push([`A2A SendMessage blocking (answer = completed task), requests/s = completed tasks/s seen by the client${flags(blk)}`, num(blk.perSecond)]);
@@ -857,6 +979,7 @@ function figureRows({ e2e, a2aNonBlocking: nb, a2aBlocking: blk, split, ref }) {
     rows.push(["  task latency created -> completed in Postgres, p50 / p99", `${ms(blk.taskLatencyP50Ms)} / ${ms(blk.taskLatencyP99Ms)}`]);
     rows.push(["  service peak RSS", mb(blk.memory)]);
     rows.push(["  CPU cores used during the run", formatCpu(blk.cpu)]);
+    rows.push(["  CPU-ms per completed task", formatCpuPerTask(blk.cpuMsPerTask)]);
   }
   if (nb || blk) {
     rows.push(["ratio A2A/REST: non-blocking SendMessage req/s / REST creates/s (workers in the process)", ratio(nb?.requests?.perSecond, e2e?.requests?.perSecond)]);
@@ -870,12 +993,23 @@ function figureRows({ e2e, a2aNonBlocking: nb, a2aBlocking: blk, split, ref }) {
     rows.push(["  first fifth -> last fifth of the creates", `${num(c?.firstFifthPerSecond)} -> ${num(c?.lastFifthPerSecond)}`]);
     rows.push(["create-only latency p50 / p99", `${ms(c?.p50Ms)} / ${ms(c?.p99Ms)}`]);
     rows.push(["create-only CPU cores", formatCpu(c?.cpu)]);
+    rows.push(["create-only CPU-ms per created task", formatCpuPerTask(c?.cpuMsPerTask)]);
     rows.push(["gateway-only peak RSS", mb(c?.memory)]);
     rows.push([`drain-only completions/s (worker role; first start -> last completion)${d ? flags(d) : ""}`, num(d?.completionsPerSecond)]);
     rows.push(["  first fifth -> last fifth of the completions", `${num(d?.firstFifthPerSecond)} -> ${num(d?.lastFifthPerSecond)}`]);
     rows.push(["drain-only completions/s counted from spawning the worker", num(d?.completionsPerSecondFromSpawn)]);
     rows.push(["drain-only CPU cores", formatCpu(d?.cpu)]);
+    rows.push(["drain-only CPU-ms per completed task", formatCpuPerTask(d?.cpuMsPerTask)]);
     rows.push(["worker-only peak RSS", mb(d?.memory)]);
+  }
+  if (scale) {
+    const first = scale.points?.[0];
+    for (const pt of scale.points ?? []) {
+      rows.push([`scale-out: ${scale.gateways} gateway processes + ${pt.workers} worker processes, ${MANY_TENANTS} tenants, end-to-end tasks/s${flags(pt)}`, num(pt.tasksPerSecond)]);
+      rows.push([`  create latency p50 / p99; CPU-ms per task; x of ${first?.workers} worker(s)`, `${ms(pt.requests?.p50Ms)} / ${ms(pt.requests?.p99Ms)}; ${formatCpuPerTask(pt.cpuMsPerTask)}; ${ratio(pt.tasksPerSecond, first?.tasksPerSecond)}`]);
+      rows.push(["  CPU cores used during the run", formatCpu(pt.cpu, "services")]);
+    }
+    if (scale.error) rows.push([`scale-out${flags(scale)}`, "n/a"]);
   }
   if (ref) {
     const v = ref.sdkVersion ? ` ${ref.sdkVersion}` : "";
@@ -898,7 +1032,7 @@ function problems(results) {
   for (const [name, r] of Object.entries(results)) {
     if (!r) continue;
     if (r.error) lines.push(`${name}: ${r.error}`);
-    for (const sub of [r, r.requests, r.createOnly, r.drainOnly, r.sdkClient, r.raw]) {
+    for (const sub of [r, r.requests, r.createOnly, r.drainOnly, r.sdkClient, r.raw, ...(r.points ?? []), ...(r.points ?? []).map((pt) => pt.requests)]) {
       if (sub?.failures?.length) lines.push(`${name}: failed requests: ${sub.failures.slice(0, 3).join("; ")}`);
       if (sub?.failedTasks) lines.push(`${name}: ${sub.failedTasks} tasks ended failed/timeout/cancelled`);
       if (Number.isFinite(sub?.distinctTasks) && sub.distinctTasks !== sub.ok) lines.push(`${name}: ${sub.ok} answers named only ${sub.distinctTasks} distinct tasks`);
@@ -907,6 +1041,9 @@ function problems(results) {
       lines.push(`${name}: ${r.tasksInDatabase} tasks in Postgres for ${r.created ?? r.ok} accepted requests`);
     }
     if (Number.isFinite(r.completedInDatabase) && r.completedInDatabase !== r.ok) lines.push(`${name}: ${r.completedInDatabase} completed in Postgres for ${r.ok} completed answers`);
+    for (const pt of r.points ?? []) {
+      if (pt.tasksInDatabase !== pt.created) lines.push(`${name} (${pt.workers} workers): ${pt.tasksInDatabase} tasks in Postgres for ${pt.created} accepted requests`);
+    }
   }
   return lines;
 }
@@ -916,7 +1053,7 @@ function report(results, date) {
   const rows = figureRows(results);
   const width = Math.max(...rows.map(([k]) => k.length));
   console.log(`\nDealScale task throughput, ${date}, machine: ${m.nproc} cores (nproc ${m.nproc}), ${m.model}`);
-  console.log(`N=${N} (after ${WARMUP} warm-up), ${CONCURRENCY} concurrent clients, WORKER_CONCURRENCY=${WORKER_CONCURRENCY}, one tenant per phase, load average at start ${results.loadAtStart}`);
+  console.log(`N=${N} (after ${WARMUP} warm-up), ${CONCURRENCY} concurrent clients, WORKER_CONCURRENCY=${WORKER_CONCURRENCY}, one tenant per phase but the many-tenant and scale-out ones (${MANY_TENANTS} tenants), load average at start ${results.loadAtStart}`);
   console.log(`postgres: ${results.postgres}\n`);
   for (const [k, v] of rows) console.log(`  ${k.padEnd(width)}  ${v}`);
   const issues = problems(results);
@@ -928,7 +1065,7 @@ function report(results, date) {
     "",
     `machine: ${m.nproc} cores (nproc ${m.nproc}), ${m.model}; Node ${process.version}; load average at start ${results.loadAtStart}`,
     `postgres: ${results.postgres}`,
-    `parameters: N=${N} tasks (after ${WARMUP} warm-up), ${CONCURRENCY} concurrent keep-alive clients, WORKER_CONCURRENCY=${WORKER_CONCURRENCY}, one tenant per phase, LOG_LEVEL=warn`,
+    `parameters: N=${N} tasks (after ${WARMUP} warm-up), ${CONCURRENCY} concurrent keep-alive clients, WORKER_CONCURRENCY=${WORKER_CONCURRENCY}, one tenant per phase but the many-tenant and scale-out ones (${MANY_TENANTS} tenants), LOG_LEVEL=warn`,
     "",
     "| measurement | figure |",
     "|---|---|",
@@ -993,9 +1130,11 @@ async function main() {
   try {
     const wanted = (key) => !PHASES || PHASES.has(key);
     if (wanted("e2e")) results.e2e = await phase("end-to-end", phaseEndToEnd);
+    if (wanted("tenants")) results.tenants = await phase("many tenants", phaseTenants);
     if (wanted("a2a-nonblocking")) results.a2aNonBlocking = await phase("A2A non-blocking", phaseA2ANonBlocking);
     if (wanted("a2a-blocking")) results.a2aBlocking = await phase("A2A blocking", phaseA2ABlocking);
     if (wanted("split")) results.split = await phase("create-only/drain-only", phaseSplit);
+    if (wanted("scale")) results.scale = await phase("scale-out", phaseScale);
     if (wanted("reference")) results.ref = await phase("reference", phaseReference);
   } finally {
     await cleanup();
@@ -1007,9 +1146,12 @@ async function main() {
   }
   report(results, date);
   httpAgent.destroy();
-  const incomplete = [results.e2e, results.a2aNonBlocking, results.a2aBlocking, results.split, results.split?.createOnly, results.split?.drainOnly, results.ref]
+  const incomplete = [results.e2e, results.tenants, results.a2aNonBlocking, results.a2aBlocking, results.split, results.split?.createOnly, results.split?.drainOnly, results.scale, ...(results.scale?.points ?? []), results.ref]
     .some((r) => !r || r.error || r.timedOut || r.aborted);
-  process.exitCode = incomplete ? 1 : 0;
+  // A run with errors, lost or failed tasks is broken, whatever its figures: say so in the exit code.
+  const broken = incomplete || problems(results).length > 0;
+  if (broken) console.error("bench: the run is broken (see problems above); exit 1");
+  process.exitCode = broken ? 1 : 0;
 }
 
 if (process.argv[2] === "--reference-server") {

@@ -48,4 +48,43 @@ export interface TaskEvent {
   kind: "status" | "progress";
   data: Record<string, unknown>;
   createdAt: string;
+  /** Live wire only, on a finish: what it changed, so a listener need not read the task again. */
+  final?: FinalState;
+}
+
+/** The fields a finish sets, JSON-safe. */
+export interface FinalState {
+  status: Task["status"];
+  outputs: Task["outputs"];
+  error: Task["error"];
+  progress: number;
+  creditsUsedMilli: string;
+  updatedAt: string;
+  completedAt: string | null;
+}
+
+export function finalStateOf(task: Task): FinalState {
+  return {
+    status: task.status,
+    outputs: task.outputs,
+    error: task.error,
+    progress: task.progress,
+    creditsUsedMilli: task.creditsUsedMilli.toString(),
+    updatedAt: task.updatedAt.toISOString(),
+    completedAt: task.completedAt?.toISOString() ?? null,
+  };
+}
+
+/** The task as it was before its finish, with the finish applied. */
+export function withFinalState(task: Task, final: FinalState): Task {
+  return {
+    ...task,
+    status: final.status,
+    outputs: final.outputs,
+    error: final.error,
+    progress: final.progress,
+    creditsUsedMilli: BigInt(final.creditsUsedMilli),
+    updatedAt: new Date(final.updatedAt),
+    completedAt: final.completedAt ? new Date(final.completedAt) : null,
+  };
 }

@@ -8,6 +8,8 @@ import { withTimeout } from "../lib/with-timeout";
 
 const TASK_CHANNEL = "dealscale:task:";
 const CANCEL_CHANNEL = "dealscale:cancel";
+/** A finish's message past this size goes without its final state (large outputs): listeners read the task instead. */
+const MAX_FINAL_BYTES = 256 * 1024;
 
 export type Unsubscribe = () => void;
 
@@ -29,7 +31,9 @@ export class RedisEventBus {
   }
 
   async publish(event: TaskEvent): Promise<void> {
-    await this.pub.publish(TASK_CHANNEL + event.taskId, JSON.stringify(event));
+    let message = JSON.stringify(event);
+    if (event.final && message.length > MAX_FINAL_BYTES) message = JSON.stringify({ ...event, final: undefined });
+    await this.pub.publish(TASK_CHANNEL + event.taskId, message);
   }
 
   async publishCancel(taskId: string, reason: string): Promise<void> {

@@ -6,7 +6,7 @@
  */
 import type { Pool } from "pg";
 import type { AgentRegistry } from "../protocol/registry";
-import type { Task } from "../protocol/task";
+import { finalStateOf, type Task } from "../protocol/task";
 import { withTenant } from "../store/tenant-tx";
 import type { TenantBatcher } from "../store/tenant-batcher";
 import { requireAgent, requireTaskId, type Caller } from "./addressing";
@@ -99,7 +99,7 @@ export class TaskLifecycle {
     };
     const r = await this.deps.batcher.run<FinishItem, store.Changed | null>(tenantId, { ...FINISH, item: { taskId, finish } });
     if (!r) return null;
-    this.deps.live.publish(r.event).catch(() => undefined);
+    this.deps.live.publish({ ...r.event, final: finalStateOf(r.task) }).catch(() => undefined);
     await this.deps.afterCommit.emit("finished", { task: r.task });
     return r.task;
   }

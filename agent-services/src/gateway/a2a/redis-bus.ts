@@ -2,14 +2,15 @@
  * The SDK's event-bus seam on our Redis task events. A task's bus listens to its Redis channel, so
  * whichever worker runs the task and whichever gateway replica the client is on, status changes
  * reach the stream: working and progress become status updates; a terminal state becomes the
- * outputs artifact (when completed) and the final status, read from Postgres. The manager owns
+ * outputs artifact (when completed) and the final status, from what the finish's message carries
+ * (or read from Postgres, when its outputs were too large to travel with it). The manager owns
  * settling: a bus ends when its task does, not when the executor returns (which is right after the
  * task is queued). A watchdog re-reads the row, so a lost pub/sub message cannot hang a stream.
  */
 import { AgentEvent, DefaultExecutionEventBus, type ExecutionEventBus, type ExecutionEventBusManager, type ServerCallContext } from "@a2a-js/sdk/server";
 import { Role, TaskState } from "@a2a-js/sdk";
 import type { RedisEventBus } from "../../tasks/event-bus";
-import type { Task, TaskEvent } from "../../protocol/task";
+import { withFinalState, type Task, type TaskEvent } from "../../protocol/task";
 import type { Caller, TaskService } from "../../tasks/task-service";
 import { ServiceError } from "../../tasks/errors";
 import { isTerminal, type TaskState as OurState } from "../../protocol/task-states";
@@ -77,7 +78,10 @@ export class RedisTaskBus extends DefaultExecutionEventBus {
     if (this.ended) return;
     const status = e.data.status as OurState | undefined;
     if (e.kind === "status" && status && isTerminal(status)) {
-      await this.check();
+      // The finish's message carries what it changed: with the task as admitted, that is the end state.
+      const before = e.final ? await this.row().catch(() => undefined) : undefined;
+      if (before && e.final) this.finish(withFinalState(before, e.final));
+      else await this.check();
       return;
     }
     if (e.kind === "status" && status !== "working") return;
