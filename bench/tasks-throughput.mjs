@@ -225,7 +225,7 @@ async function stopChild(proc, graceMs = 5000) {
 }
 
 /** Starts dist/main.js with the bench's settings; `roles` is DEALSCALE_ROLES. */
-async function startService(name, { roles, dbName, queuePrefix }) {
+async function startService(name, { roles, dbName, queuePrefix, env = {} }) {
   const port = await freePort();
   const profile = CPU_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${CPU_PROF_DIR}`, `--cpu-prof-name=${name.replace(/[^\w.-]+/g, "_")}.cpuprofile`] : [];
   const proc = startChild(name, [...profile, MAIN_JS], {
@@ -239,6 +239,7 @@ async function startService(name, { roles, dbName, queuePrefix }) {
     LOG_LEVEL: "warn",
     WORKER_CONCURRENCY: String(WORKER_CONCURRENCY),
     DEALSCALE_ROLES: roles,
+    ...env,
   });
   proc.url = `http://127.0.0.1:${port}`;
   return proc;
@@ -639,11 +640,16 @@ async function scalePoint(workers) {
   const procs = [];
   let db;
   try {
+    // Every process's pool counts against Postgres's max_connections: share them out, as a deployment must.
+    const admin = await pgClient("postgres");
+    const maxConnections = Number((await admin.query("SHOW max_connections")).rows[0].max_connections);
+    await admin.end();
+    const env = { DATABASE_POOL_MAX: String(Math.max(4, Math.min(60, Math.floor((maxConnections - 15) / (SCALE_GATEWAYS + workers))))) };
     // The first process migrates the fresh database; the others start once it is ready.
-    procs.push(await startService(name("gateway", 0, SCALE_GATEWAYS), { roles: "gateway", dbName, queuePrefix }));
+    procs.push(await startService(name("gateway", 0, SCALE_GATEWAYS), { roles: "gateway", dbName, queuePrefix, env }));
     await waitHttpOk(procs[0], `${procs[0].url}/ready`, deadline);
-    for (let g = 1; g < SCALE_GATEWAYS; g++) procs.push(await startService(name("gateway", g, SCALE_GATEWAYS), { roles: "gateway", dbName, queuePrefix }));
-    for (let w = 0; w < workers; w++) procs.push(await startService(name("worker", w, workers), { roles: "worker", dbName, queuePrefix }));
+    for (let g = 1; g < SCALE_GATEWAYS; g++) procs.push(await startService(name("gateway", g, SCALE_GATEWAYS), { roles: "gateway", dbName, queuePrefix, env }));
+    for (let w = 0; w < workers; w++) procs.push(await startService(name("worker", w, workers), { roles: "worker", dbName, queuePrefix, env }));
     for (const p of procs) await waitHttpOk(p, `${p.url}/ready`, deadline);
     const urls = procs.slice(0, SCALE_GATEWAYS).map((p) => p.url);
     const tokens = (await tenantsAndTokens(dbName, MANY_TENANTS)).map((t) => t.token);
@@ -651,7 +657,7 @@ async function scalePoint(workers) {
 
     log(`scale, ${SCALE_GATEWAYS} gateways and ${workers} workers: warm-up ${WARMUP}, then ${N} tasks`);
     const warm = await createTasks(urls, tokens, WARMUP, deadline);
-    if (warm.ok < WARMUP) throw new Error(`warm-up failed: ${warm.failures.join("; ")}`);
+    if (warm.ok < WARMUP) throw new Error(`warm-up failed: ${warm.failures.join("; ")}; last log lines: ${procs.flatMap((p) => p.tail.slice(-2)).join(" | ")}`);
     await waitForTerminal(db, WARMUP, deadline, procs);
     const pids = procs.map((p) => p.pid);
     const cpu0 = cpuSnapshot(pids);
@@ -663,6 +669,7 @@ async function scalePoint(workers) {
     const completed = done.completed - WARMUP;
     return {
       workers,
+      poolPerProcess: Number(env.DATABASE_POOL_MAX),
       timedOut: requests.timedOut || done.timedOut,
       aborted: requests.aborted,
       created: requests.ok,
@@ -1005,7 +1012,7 @@ function figureRows({ e2e, tenants, a2aNonBlocking: nb, a2aBlocking: blk, split,
   if (scale) {
     const first = scale.points?.[0];
     for (const pt of scale.points ?? []) {
-      rows.push([`scale-out: ${scale.gateways} gateway processes + ${pt.workers} worker processes, ${MANY_TENANTS} tenants, end-to-end tasks/s${flags(pt)}`, num(pt.tasksPerSecond)]);
+      rows.push([`scale-out: ${scale.gateways} gateway processes + ${pt.workers} worker processes (DATABASE_POOL_MAX ${pt.poolPerProcess} each), ${MANY_TENANTS} tenants, end-to-end tasks/s${flags(pt)}`, num(pt.tasksPerSecond)]);
       rows.push([`  create latency p50 / p99; CPU-ms per task; x of ${first?.workers} worker(s)`, `${ms(pt.requests?.p50Ms)} / ${ms(pt.requests?.p99Ms)}; ${formatCpuPerTask(pt.cpuMsPerTask)}; ${ratio(pt.tasksPerSecond, first?.tasksPerSecond)}`]);
       rows.push(["  CPU cores used during the run", formatCpu(pt.cpu, "services")]);
     }

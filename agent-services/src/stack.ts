@@ -112,7 +112,7 @@ export async function startStack(config: Config, opts: { log?: pino.Logger; list
   // Every log line written inside a span carries its trace_id and span_id.
   const log = opts.log ?? pino({ level: config.logLevel, base: { service: "dealscale-a2a" }, mixin: traceMixin });
   if (config.jwtSecretIsDevDefault) log.warn(DEV_SECRET_WARNING);
-  const pool = createAppPool(config, config.roles.worker ? Math.max(20, Math.min(config.workerConcurrency + 10, 60)) : 20);
+  const pool = createAppPool(config, config.databasePoolMax ?? (config.roles.worker ? Math.max(20, Math.min(config.workerConcurrency + 10, 60)) : 20));
   // The listening gateway's URL (known once it listens): the fallback for links without PUBLIC_URL.
   let gatewayUrl: string | undefined;
   const urlPolicy = tenantUrlPolicy(config);

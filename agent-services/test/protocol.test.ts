@@ -15,6 +15,12 @@ describe("config", () => {
     const c = loadConfig({ NODE_ENV: "development" });
     expect(c).toMatchObject({ port: 8080, redisUrl: "redis://127.0.0.1:6379", roles: { gateway: true, worker: true }, maxBodyBytes: 1048576 });
     expect(c.databaseUrl).toBe("postgres://postgres@127.0.0.1:5432/dealscale");
+    expect(c.databasePoolMax).toBeUndefined();
+  });
+  test("DATABASE_POOL_MAX sizes the process's pool; nonsense is refused", () => {
+    expect(loadConfig({ NODE_ENV: "development", DATABASE_POOL_MAX: "12" }).databasePoolMax).toBe(12);
+    expect(() => loadConfig({ NODE_ENV: "development", DATABASE_POOL_MAX: "1" })).toThrow(/DATABASE_POOL_MAX/);
+    expect(() => loadConfig({ NODE_ENV: "development", DATABASE_POOL_MAX: "many" })).toThrow(/DATABASE_POOL_MAX/);
   });
   test("names every bad variable at once", () => {
     try {

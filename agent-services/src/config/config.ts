@@ -24,6 +24,11 @@ export interface Config {
   metricsToken: string | undefined;
   workerConcurrency: number;
   /**
+   * DATABASE_POOL_MAX: Postgres connections this process may hold. Unset: 20, or for a worker
+   * WORKER_CONCURRENCY + 10 up to 60. Every process's pool counts against max_connections.
+   */
+  databasePoolMax: number | undefined;
+  /**
    * QUEUE_PREFIX: the BullMQ key prefix (braces make it a Redis Cluster hash tag). Unset, each
    * deployment derives its own from the id stored in its database (store/deployment.ts).
    */
@@ -233,6 +238,7 @@ export function loadConfig(env: Env = process.env): Config {
     operatorToken: opsSecret("OPS_TOKEN"),
     metricsToken: opsSecret("METRICS_TOKEN"),
     workerConcurrency: int("WORKER_CONCURRENCY", 64, 1, 1000),
+    databasePoolMax: env.DATABASE_POOL_MAX ? int("DATABASE_POOL_MAX", 20, 2, 1000) : undefined,
     queuePrefix: env.QUEUE_PREFIX || undefined,
     roles: { gateway: roleNames.includes("gateway"), worker: roleNames.includes("worker") },
     workerAgents: env.WORKER_AGENTS ? env.WORKER_AGENTS.split(",").map((s) => s.trim()).filter(Boolean) : undefined,
