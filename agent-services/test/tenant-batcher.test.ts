@@ -99,3 +99,31 @@ test("different tenants do not wait for each other", async () => {
   release();
   expect(await blocked).toBe("t1");
 });
+
+test("lockTenant: the first round trip locks the tenant row and hands its balance over; an unknown tenant gives null", async () => {
+  const { withTenant } = await import("../src/store/tenant-tx");
+  const { randomUUID } = await import("node:crypto");
+  await withTenant(app, tenant, async (tx) => {
+    expect(tx.lockedBalance).toBe("0");
+    // Held until this transaction ends: another one cannot take the row.
+    const other = await owner.connect();
+    try {
+      await other.query("BEGIN");
+      await expect(other.query("SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE NOWAIT", [tenant])).rejects.toThrow(/could not obtain lock/);
+    } finally {
+      await other.query("ROLLBACK");
+      other.release();
+    }
+  }, { lockTenant: true });
+  await withTenant(app, randomUUID(), async (tx) => expect(tx.lockedBalance).toBeNull(), { lockTenant: true });
+  await withTenant(app, tenant, async (tx) => expect(tx.lockedBalance).toBeUndefined());
+});
+
+test("a batch with an op that asks for lockTenant runs with the row locked; one without does not", async () => {
+  const seen: (string | null | undefined)[] = [];
+  const batcher = new TenantBatcher(app);
+  const peek = (lockTenant: boolean): BulkOp<number, number> => ({ kind: `peek-${lockTenant}`, item: 1, lockTenant, runMany: async (tx, items) => (seen.push(tx.lockedBalance), items) });
+  await batcher.run(tenant, peek(true));
+  await batcher.run(tenant, peek(false));
+  expect(seen).toEqual(["0", undefined]);
+});

@@ -18,6 +18,8 @@ export interface BulkOp<I, R> {
   kind: string;
   item: I;
   runMany(tx: TenantTx, items: I[]): Promise<R[]>;
+  /** The batch's transaction locks the tenant row in its first round trip (TenantTxOptions.lockTenant). */
+  lockTenant?: boolean;
 }
 
 interface Pending {
@@ -60,11 +62,12 @@ export class TenantBatcher {
   private async runBatch(tenantId: string, batch: Pending[]): Promise<void> {
     try {
       const groups = runsOfOneKind(batch);
+      const lockTenant = batch.some((p) => p.bulk.lockTenant);
       const results = await withTenant(this.pool, tenantId, async (tx) => {
         const out: unknown[][] = [];
         for (const group of groups) out.push(await group[0].bulk.runMany(tx, group.map((p) => p.bulk.item)));
         return out;
-      }, this.txOptions);
+      }, { ...this.txOptions, lockTenant });
       groups.forEach((group, g) => group.forEach((p, i) => p.resolve(results[g][i])));
       return;
     } catch (e) {
@@ -76,7 +79,7 @@ export class TenantBatcher {
     }
     for (const p of batch) {
       try {
-        const [result] = await withTenant(this.pool, tenantId, (tx) => p.bulk.runMany(tx, [p.bulk.item]), this.txOptions);
+        const [result] = await withTenant(this.pool, tenantId, (tx) => p.bulk.runMany(tx, [p.bulk.item]), { ...this.txOptions, lockTenant: p.bulk.lockTenant });
         p.resolve(result);
       } catch (e) {
         p.reject(e);

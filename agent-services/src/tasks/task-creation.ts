@@ -53,7 +53,7 @@ export interface CreationDeps {
   log: { warn(obj: Record<string, unknown>, msg: string): void };
 }
 
-const CREATE = { kind: "create", runMany: store.createTasks } as const;
+const CREATE = { kind: "create", runMany: store.createTasks, lockTenant: true } as const;
 
 const idempotencyConflict = () =>
   new ServiceError(409, "idempotency_conflict", "a concurrent request with the same idempotencyKey is in flight; retry it");

@@ -94,8 +94,11 @@ export class IdempotencyRace extends Error {
  * transaction must roll back) when a key collides with one being inserted concurrently.
  */
 export async function createTasks(tx: TenantTx, items: NewTask[]): Promise<CreateOutcome[]> {
-  const tenant = await tx.one<{ balance: string }>("SELECT credits_balance_milli AS balance FROM tenants WHERE id = $1 FOR UPDATE", [tx.tenantId], "ds_lock_tenant");
-  if (!tenant) return items.map(() => ({ kind: "no_tenant" }));
+  // The batch's transaction locked the row as it began (lockTenant); a caller of its own locks it here.
+  const balance0 = tx.lockedBalance !== undefined
+    ? tx.lockedBalance
+    : ((await tx.one<{ balance: string }>("SELECT credits_balance_milli AS balance FROM tenants WHERE id = $1 FOR UPDATE", [tx.tenantId], "ds_lock_tenant"))?.balance ?? null);
+  if (balance0 === null) return items.map(() => ({ kind: "no_tenant" }));
 
   const keyed = items.filter((t) => t.idempotencyKey !== null);
   const existing = new Map<string, { task: Task; same: boolean }>();
@@ -110,7 +113,7 @@ export async function createTasks(tx: TenantTx, items: NewTask[]): Promise<Creat
     for (const r of rows) existing.set(r.req_key, { task: taskFromRow(r), same: r.same });
   }
 
-  let balance = BigInt(tenant.balance);
+  let balance = BigInt(balance0);
   let debit = 0n;
   const seenKeys = new Set<string>();
   const accepted: NewTask[] = [];
