@@ -195,22 +195,44 @@ test("SSE: a task that finishes while the stream reads its snapshot still ends t
   expect(last.status).toBe("cancelled");
 });
 
-test("starts batched in one statement: each startable task moves to working once, with one event; a finished one is left alone", async () => {
-  const [a, b, done] = [randomUUID(), randomUUID(), randomUUID()];
+test("starts of several tenants in one statement: each startable task moves to working once, with one event; a finished one, and one listed under another tenant, are left alone", async () => {
+  const other = await t.tenant(10);
+  const [a, b, done, theirs] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
   await withTenant(t.owner, tenant, (tx) => tx.query(
     `INSERT INTO tasks (id, tenant_id, agent_id, type, status, inputs, completed_at)
      VALUES ($1, $4, $5, 'noop', 'submitted', '{}', NULL), ($2, $4, $5, 'noop', 'submitted', '{}', NULL), ($3, $4, $5, 'noop', 'completed', '{}', now())`,
     [a, b, done, tenant, A],
   ));
-  const results = await withTenant(t.owner, tenant, (tx) => startTasks(tx, [a, done, b, a]));
-  expect(results.map((r) => r?.task.status ?? null)).toEqual(["working", null, "working", "working"]);
-  expect(results[0]!.task.id).toBe(a);
-  expect(results[3]).toEqual(results[0]);
-  expect(results[2]!.event).toMatchObject({ taskId: b, kind: "status", data: { status: "working", attempt: 1 } });
-  const rows = (await t.owner.query("SELECT id, status, attempts FROM tasks WHERE id = ANY($1) ORDER BY status, id", [[a, b, done]])).rows;
-  expect(rows).toEqual(expect.arrayContaining([{ id: a, status: "working", attempts: 1 }, { id: b, status: "working", attempts: 1 }, { id: done, status: "completed", attempts: 0 }]));
-  const events = (await t.owner.query("SELECT task_id, count(*)::int AS n FROM task_events WHERE task_id = ANY($1) GROUP BY task_id", [[a, b, done]])).rows;
+  await withTenant(t.owner, other, (tx) => tx.query(`INSERT INTO tasks (id, tenant_id, agent_id, type, status, inputs) VALUES ($1, $2, $3, 'noop', 'submitted', '{}')`, [theirs, other, A]));
+  // As the app role, under row-level security: the other tenant's task named under this tenant is not found.
+  const results = await startTasks(t.app, [
+    { tenantId: tenant, taskId: a },
+    { tenantId: tenant, taskId: done },
+    { tenantId: other, taskId: b },
+    { tenantId: tenant, taskId: theirs },
+    { tenantId: tenant, taskId: b },
+    { tenantId: tenant, taskId: a },
+  ]);
+  expect(results.map((r) => r?.task.status ?? null)).toEqual(["working", null, null, null, "working", "working"]);
+  expect(results[0]!.task).toMatchObject({ id: a, tenantId: tenant });
+  expect(results[5]).toEqual(results[0]);
+  expect(results[4]!.event).toMatchObject({ taskId: b, kind: "status", data: { status: "working", attempt: 1 } });
+  const rows = (await t.owner.query("SELECT id, status, attempts FROM tasks WHERE id = ANY($1)", [[a, b, done, theirs]])).rows;
+  expect(rows).toEqual(expect.arrayContaining([
+    { id: a, status: "working", attempts: 1 },
+    { id: b, status: "working", attempts: 1 },
+    { id: done, status: "completed", attempts: 0 },
+    { id: theirs, status: "submitted", attempts: 0 },
+  ]));
+  const events = (await t.owner.query("SELECT task_id, count(*)::int AS n FROM task_events WHERE task_id = ANY($1) GROUP BY task_id", [[a, b, done, theirs]])).rows;
   expect(Object.fromEntries(events.map((e) => [e.task_id, e.n]))).toEqual({ [a]: 1, [b]: 1 });
+  // The function leaves no tenant set behind on the pooled connection.
+  const client = await t.app.connect();
+  try {
+    expect((await client.query("SELECT current_setting('app.current_tenant', true) AS t")).rows[0].t || "").toBe("");
+  } finally {
+    client.release();
+  }
 });
 
 test("the SSE heartbeat keeps a quiet stream alive", async () => {

@@ -11,7 +11,7 @@
  * again alone, so one bad operation fails only itself.
  */
 import type { Pool } from "pg";
-import { withTenant, type TenantTx, type TenantTxOptions } from "./tenant-tx";
+import { withTenant, type TenantTx } from "./tenant-tx";
 
 /** Many items of one kind in one go; returns one result per item, in order. */
 export interface BulkOp<I, R> {
@@ -34,8 +34,6 @@ export class TenantBatcher {
   constructor(
     private readonly pool: Pool,
     private readonly maxBatch = 64,
-    /** For every batch's transaction (asyncCommit: the starts, which a re-run writes again). */
-    private readonly txOptions: TenantTxOptions = {},
   ) {}
 
   run<I, R>(tenantId: string, op: BulkOp<I, R>): Promise<R> {
@@ -67,7 +65,7 @@ export class TenantBatcher {
         const out: unknown[][] = [];
         for (const group of groups) out.push(await group[0].bulk.runMany(tx, group.map((p) => p.bulk.item)));
         return out;
-      }, { ...this.txOptions, lockTenant });
+      }, { lockTenant });
       groups.forEach((group, g) => group.forEach((p, i) => p.resolve(results[g][i])));
       return;
     } catch (e) {
@@ -79,7 +77,7 @@ export class TenantBatcher {
     }
     for (const p of batch) {
       try {
-        const [result] = await withTenant(this.pool, tenantId, (tx) => p.bulk.runMany(tx, [p.bulk.item]), { ...this.txOptions, lockTenant: p.bulk.lockTenant });
+        const [result] = await withTenant(this.pool, tenantId, (tx) => p.bulk.runMany(tx, [p.bulk.item]), { lockTenant: p.bulk.lockTenant });
         p.resolve(result);
       } catch (e) {
         p.reject(e);

@@ -2,7 +2,9 @@
  * The one tenant-scoped transaction helper. Every read or write of tenant data goes through it: it
  * opens a transaction, sets app.current_tenant transaction-locally (so a pooled connection never
  * carries a tenant into someone else's request) and runs the callback. Row-level security does the
- * rest.
+ * rest. One hot path sets the tenant in SQL instead, the same way: the workers' starts of many
+ * tenants go in one statement, ds_start_tasks(), which sets each tenant before its tasks (migration
+ * 20261207000004).
  */
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";

@@ -16,6 +16,7 @@ import { conflict, notFound } from "./errors";
 import type { RedisEventBus } from "./event-bus";
 import type { TaskQueue } from "./task-queue";
 import * as store from "./task-store";
+import { Coalescer } from "../lib/coalescer";
 
 export type Outcome =
   | { status: "completed"; outputs: Record<string, unknown>; creditsUsedMilli: bigint; durationMs?: number }
@@ -30,31 +31,32 @@ const AUDIT_FOR: Record<Outcome["status"], AuditEventType> = {
 
 type FinishItem = { taskId: string; finish: store.Finish };
 const FINISH = { kind: "finish", runMany: store.finishTasks } as const;
-const START = { kind: "start", runMany: store.startTasks } as const;
 
 export interface LifecycleDeps {
   pool: Pool;
   registry: AgentRegistry;
   batcher: TenantBatcher;
-  /** Starts, batched per tenant apart from the group commit, committing without the WAL flush. */
-  startBatcher: TenantBatcher;
   live: RedisEventBus;
   afterCommit: AfterCommit;
   queues: TaskQueue;
 }
 
 export class TaskLifecycle {
-  constructor(private readonly deps: LifecycleDeps) {}
+  /** Starts of any tenants that arrive while one start statement runs go together in the next. */
+  private readonly starts: Coalescer<{ tenantId: string; taskId: string }, store.Changed | null>;
+
+  constructor(private readonly deps: LifecycleDeps) {
+    this.starts = new Coalescer((items) => store.startTasks(deps.pool, items));
+  }
 
   /**
    * Worker: takes the task to working; null when it was cancelled or finished meanwhile. Start and
-   * progress touch only their task's rows, so they run in transactions of their own, beside the
-   * tenant's group commit rather than in it, and commit without waiting for the WAL flush: lost in
-   * a database crash, they are written again when the job re-runs. A tenant's starts that arrive
-   * while one of its start transactions runs go together in the next.
+   * progress touch only their task's rows, so they run beside the tenant's group commit rather than
+   * in it, and commit without waiting for the WAL flush: lost in a database crash, they are written
+   * again when the job re-runs. Starts of all tenants share one statement (task-store startTasks).
    */
   async start(tenantId: string, taskId: string): Promise<Task | null> {
-    const r = await this.deps.startBatcher.run(tenantId, { ...START, item: taskId });
+    const r = await this.starts.run({ tenantId, taskId });
     if (!r) return null;
     this.deps.live.publish(r.event).catch(() => undefined);
     return r.task;

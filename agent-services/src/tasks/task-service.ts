@@ -44,8 +44,7 @@ export class TaskService {
     const batcher = new TenantBatcher(pool);
     this.afterCommit = new AfterCommit(log);
     this.creation = new TaskCreation({ pool, registry, batcher, live, afterCommit: this.afterCommit, counts, log });
-    const startBatcher = new TenantBatcher(pool, 64, { asyncCommit: true });
-    this.lifecycle = new TaskLifecycle({ pool, registry, batcher, startBatcher, live, afterCommit: this.afterCommit, queues });
+    this.lifecycle = new TaskLifecycle({ pool, registry, batcher, live, afterCommit: this.afterCommit, queues });
     this.reads = new TaskReads({ pool, registry, live });
   }
 

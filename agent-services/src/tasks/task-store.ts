@@ -2,6 +2,7 @@
  * SQL for tasks, their events, the credit ledger and the audit log. Every function takes a
  * TenantTx, so row-level security scopes it; state changes go through one guarded UPDATE.
  */
+import type { Pool } from "pg";
 import type { TenantTx } from "../store/tenant-tx";
 import { allowedFrom, type TaskState } from "../protocol/task-states";
 import type { Task, TaskEvent } from "../protocol/task";
@@ -182,27 +183,22 @@ export async function createTasks(tx: TenantTx, items: NewTask[]): Promise<Creat
 }
 
 /**
- * Takes tasks to working (a re-run of a stalled job takes its task again) and records their events,
- * in one statement; null for a task no longer in a state that may start. One UPDATE changes a row
- * once, so a task named twice is started once (both get the result).
+ * Takes tasks of any tenants to working (a re-run of a stalled job takes its task again) and records
+ * their events, in one statement: ds_start_tasks() sets each tenant before its tasks' statement, under
+ * row-level security, and commits without waiting for the WAL flush. Null for a task no longer in a
+ * state that may start (or not the tenant's); a task named twice is started once, both get it.
  */
-export async function startTasks(tx: TenantTx, taskIds: string[]): Promise<(Changed | null)[]> {
-  const r = await tx.one<{ tasks: Record<string, unknown>[] | null; events: Record<string, unknown>[] | null }>(
-    `WITH t AS (
-       UPDATE tasks SET status = 'working', attempts = attempts + 1, started_at = COALESCE(started_at, now()), updated_at = now()
-       WHERE id = ANY($1::uuid[]) AND status = ANY($2::text[])
-       RETURNING *
-     ), ev AS (
-       INSERT INTO task_events (tenant_id, task_id, kind, data)
-       SELECT tenant_id, id, 'status', jsonb_build_object('status', 'working', 'progress', progress, 'attempt', attempts) FROM t
-       RETURNING id, task_id, kind, data, created_at
-     )
-     SELECT (SELECT jsonb_agg(to_jsonb(t)) FROM t) AS tasks, (SELECT jsonb_agg(to_jsonb(ev)) FROM ev) AS events`,
-    [taskIds, allowedFrom("working")], "ds_start_tasks",
-  );
-  const tasks = new Map((r?.tasks ?? []).map((j) => [j.id as string, taskFromRow(j)]));
-  const events = new Map((r?.events ?? []).map((j) => [j.task_id as string, eventFromJson(j)]));
-  return taskIds.map((id) => (tasks.has(id) ? { task: tasks.get(id)!, event: events.get(id)! } : null));
+export async function startTasks(pool: Pool, starts: { tenantId: string; taskId: string }[]): Promise<(Changed | null)[]> {
+  const byTenant = new Map<string, string[]>();
+  for (const s of starts) byTenant.set(s.tenantId, [...(byTenant.get(s.tenantId) ?? []), s.taskId]);
+  const batch = [...byTenant].map(([tenant, ids]) => ({ tenant, ids: [...new Set(ids)] }));
+  const { rows } = await pool.query<{ task: Record<string, unknown>; event: Record<string, unknown> }>({
+    name: "ds_start_tasks",
+    text: "SELECT task, event FROM ds_start_tasks($1::jsonb, $2::text[])",
+    values: [JSON.stringify(batch), allowedFrom("working")],
+  });
+  const started = new Map(rows.map((r) => [`${r.task.tenant_id}/${r.task.id}`, { task: taskFromRow(r.task), event: eventFromJson(r.event) }]));
+  return starts.map((s) => started.get(`${s.tenantId.toLowerCase()}/${s.taskId.toLowerCase()}`) ?? null);
 }
 
 export interface Finish {

@@ -16,6 +16,7 @@ import { newSecret } from "./signing";
 import * as store from "./webhook-store";
 import { WebhookDeliverer, WebhookQueue, type A2AFormatter, type DeliveryOutcomeHook, type WebhookJobData } from "./delivery";
 import { WebhookSweeper } from "./sweeper";
+import { Coalescer } from "../lib/coalescer";
 
 export interface WebhookSettings {
   redisUrl: string;
@@ -51,17 +52,13 @@ type Issue = { path: string; message: string };
 /** Each finished task fans out to every matching subscription: a bound keeps one tenant from amplifying. */
 export const MAX_SUBSCRIPTIONS_PER_TENANT = 100;
 
-/** At most this many finished tasks' targets in one read. */
-const FINISHED_BATCH = 500;
-
 
 export class WebhookService {
   readonly queue: WebhookQueue;
   private readonly deliverer: WebhookDeliverer;
   private readonly sweeper: WebhookSweeper;
-  /** Finished tasks whose targets are still to be read; those that finish during a read go in the next. */
-  private finishedWaiting: string[] = [];
-  private readingTargets = false;
+  /** Finished tasks' targets, read for all the tasks that finish while one read runs. */
+  private readonly finished: Coalescer<string, void>;
   private workerStarted = false;
 
   constructor(
@@ -76,6 +73,10 @@ export class WebhookService {
     this.deliverer = new WebhookDeliverer(settings.redisUrl, pool, log, settings);
     this.deliverer.formatter = settings.a2aFormatter;
     this.deliverer.onOutcome = settings.onDeliveryOutcome;
+    this.finished = new Coalescer(async (taskIds) => {
+      await this.enqueueFinished(taskIds);
+      return taskIds.map(() => undefined);
+    });
     this.sweeper = new WebhookSweeper(pool, this.queue, log, {
       intervalMs: settings.sweepIntervalMs,
       windowMs: settings.sweepWindowMs,
@@ -95,22 +96,9 @@ export class WebhookService {
    * failure is left to the sweep).
    */
   onFinished(task: Task): void {
-    this.finishedWaiting.push(task.id);
-    if (!this.readingTargets) void this.drainFinished();
-  }
-
-  private async drainFinished(): Promise<void> {
-    this.readingTargets = true;
-    try {
-      while (this.finishedWaiting.length) {
-        const taskIds = this.finishedWaiting.splice(0, FINISHED_BATCH);
-        await this.enqueueFinished(taskIds).catch((e) =>
-          this.log.warn({ taskIds: taskIds.slice(0, 10), tasks: taskIds.length, err: (e as Error).message }, "could not enqueue webhook deliveries; the sweep will"),
-        );
-      }
-    } finally {
-      this.readingTargets = false;
-    }
+    this.finished.run(task.id).catch((e) =>
+      this.log.warn({ taskId: task.id, err: (e as Error).message }, "could not enqueue webhook deliveries; the sweep will"),
+    );
   }
 
   /** Enqueues one job per target of these finished tasks (any tenants'); idempotent (job id per task and target). */
