@@ -407,6 +407,22 @@ async function waitForTerminal(db, target, deadline, procs) {
   }
 }
 
+/** What every end-to-end measurement reports: from its requests, the terminal count and when its clock started. */
+function runFigures(requests, done, t0) {
+  const seconds = (done.at - t0) / 1000;
+  const completed = done.completed - WARMUP;
+  return {
+    timedOut: requests.timedOut || done.timedOut,
+    aborted: requests.aborted,
+    created: requests.ok,
+    completed,
+    tasksInDatabase: done.total - WARMUP,
+    failedTasks: done.failed,
+    seconds,
+    tasksPerSecond: completed / seconds,
+  };
+}
+
 /** Completion timing from the rows themselves, for the tasks after the first `skip` created. */
 async function taskTimings(db, skip) {
   const { rows: [r] } = await db.query(
@@ -587,20 +603,12 @@ async function endToEnd(label, name, load, tenants = 1) {
     const atRequestsDone = await taskCounts(db);
     const done = await waitForTerminal(db, WARMUP + requests.ok, deadline, [svc]);
     const cpu = cpuBetween(cpu0, cpuSnapshot([svc.pid]));
-    const seconds = (done.at - t0) / 1000;
-    const completed = done.completed - WARMUP;
+    const figures = runFigures(requests, done, t0);
     const timings = await taskTimings(db, WARMUP);
     return {
-      timedOut: requests.timedOut || done.timedOut,
-      aborted: requests.aborted,
-      created: requests.ok,
-      completed,
-      tasksInDatabase: done.total - WARMUP,
-      failedTasks: done.failed,
-      seconds,
-      tasksPerSecond: completed / seconds,
+      ...figures,
       tenants,
-      cpuMsPerTask: cpuMsPerTask(cpu, seconds, completed),
+      cpuMsPerTask: cpuMsPerTask(cpu, figures.seconds, figures.completed),
       requests,
       backlogWhenRequestsDone: atRequestsDone.open,
       taskLatencyP50Ms: timings.e2e_p50_s * 1000,
@@ -665,21 +673,14 @@ async function scalePoint(workers) {
     const requests = await createTasks(urls, tokens, N, deadline);
     const done = await waitForTerminal(db, WARMUP + requests.ok, deadline, procs);
     const cpu = cpuBetween(cpu0, cpuSnapshot(pids));
-    const seconds = (done.at - t0) / 1000;
-    const completed = done.completed - WARMUP;
+    const figures = runFigures(requests, done, t0);
     return {
       workers,
       poolPerProcess: Number(env.DATABASE_POOL_MAX),
-      timedOut: requests.timedOut || done.timedOut,
-      aborted: requests.aborted,
-      created: requests.ok,
-      completed,
-      tasksInDatabase: done.total - WARMUP,
-      failedTasks: done.failed,
-      tasksPerSecond: completed / seconds,
+      ...figures,
       requests,
       cpu,
-      cpuMsPerTask: cpuMsPerTask(cpu, seconds, completed),
+      cpuMsPerTask: cpuMsPerTask(cpu, figures.seconds, figures.completed),
     };
   } finally {
     await db?.end();
