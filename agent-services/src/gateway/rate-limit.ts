@@ -22,6 +22,7 @@
 import Redis from "ioredis";
 import { RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 import { ServiceError } from "../tasks/errors";
+import type { WarnLogger } from "../lib/logger";
 import { withTimeout } from "../lib/with-timeout";
 
 /**
@@ -55,16 +56,12 @@ export interface RateLimitSpec {
   burstSize: number;
 }
 
-export interface RateLimitLogger {
-  warn(obj: Record<string, unknown>, msg: string): void;
-}
-
 export interface RateLimitOptions {
   /** Keeps deployments that share a Redis apart; replicas of one deployment must use the same. */
   keyPrefix: string;
   /** The card's limit of an agent; undefined for unknown agents (their routes answer 404). */
   limitOf: (agentId: string) => RateLimitSpec | undefined;
-  log: RateLimitLogger;
+  log: WarnLogger;
   /** A Redis that is connected but slow must not hold requests: past this the request goes through. */
   timeoutMs?: number;
 }

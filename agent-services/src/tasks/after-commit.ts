@@ -6,6 +6,7 @@
  * enqueues what the queue missed, the webhook sweep re-enqueues lost deliveries).
  */
 import type { Task } from "../protocol/task";
+import type { WarnLogger } from "../lib/logger";
 
 export interface AfterCommitEvents {
   /** A new task; `deferEnqueue` when its creator (the A2A executor) enqueues it itself. */
@@ -16,14 +17,10 @@ export interface AfterCommitEvents {
 export type AfterCommitName = keyof AfterCommitEvents;
 type Subscriber<K extends AfterCommitName> = (event: AfterCommitEvents[K]) => void | Promise<void>;
 
-export interface Logger {
-  warn(obj: Record<string, unknown>, msg: string): void;
-}
-
 export class AfterCommit {
   private readonly subscribers: { [K in AfterCommitName]: Subscriber<K>[] } = { created: [], finished: [] };
 
-  constructor(private readonly log: Logger) {}
+  constructor(private readonly log: WarnLogger) {}
 
   on<K extends AfterCommitName>(name: K, subscriber: Subscriber<K>): void {
     (this.subscribers[name] as Subscriber<K>[]).push(subscriber);

@@ -6,6 +6,7 @@
 import type { Pool } from "pg";
 import type { TenantTx } from "../store/tenant-tx";
 import { withTenant } from "../store/tenant-tx";
+import type { WarnLogger } from "../lib/logger";
 
 export type AuditEventType =
   | "task_created"
@@ -82,7 +83,7 @@ export interface Refused {
  */
 export async function auditRefusal(
   pool: Pool,
-  log: { warn(obj: Record<string, unknown>, msg: string): void },
+  log: WarnLogger,
   caller: Refused,
   targetAgent: string,
   eventType: AuditEventType,

@@ -20,6 +20,7 @@ import { priceTask, type PricingCounts } from "./pricing";
 import { readEnvelope } from "./task-envelope";
 import * as store from "./task-store";
 import { readTenantSettings } from "./tenants";
+import type { WarnLogger } from "../lib/logger";
 
 export interface CreateTaskBody {
   type?: unknown;
@@ -50,7 +51,7 @@ export interface CreationDeps {
   live: RedisEventBus;
   afterCommit: AfterCommit;
   counts: PricingCounts;
-  log: { warn(obj: Record<string, unknown>, msg: string): void };
+  log: WarnLogger;
 }
 
 const CREATE = { kind: "create", runMany: store.createTasks, lockTenant: true } as const;

@@ -9,7 +9,8 @@ import type { AgentRegistry } from "../protocol/registry";
 import type { Task, TaskEvent } from "../protocol/task";
 import { TenantBatcher } from "../store/tenant-batcher";
 import type { Caller } from "./addressing";
-import { AfterCommit, type Logger } from "./after-commit";
+import { AfterCommit } from "./after-commit";
+import type { WarnLogger } from "../lib/logger";
 import { auditRefusal, type AuditEventType } from "./audit";
 import type { RedisEventBus } from "./event-bus";
 import type { PricingCounts } from "./pricing";
@@ -37,7 +38,7 @@ export class TaskService {
     registry: AgentRegistry,
     private readonly queues: TaskQueue,
     live: RedisEventBus,
-    private readonly log: Logger,
+    private readonly log: WarnLogger,
     /** What pricing needs to know of a tenant's data, asked of whoever holds it (the leads, in stack.ts). */
     counts: PricingCounts,
   ) {

@@ -189,9 +189,9 @@ export async function createTasks(tx: TenantTx, items: NewTask[]): Promise<Creat
  * state that may start (or not the tenant's); a task named twice is started once, both get it.
  */
 export async function startTasks(pool: Pool, starts: { tenantId: string; taskId: string }[]): Promise<(Changed | null)[]> {
-  const byTenant = new Map<string, string[]>();
-  for (const s of starts) byTenant.set(s.tenantId, [...(byTenant.get(s.tenantId) ?? []), s.taskId]);
-  const batch = [...byTenant].map(([tenant, ids]) => ({ tenant, ids: [...new Set(ids)] }));
+  const byTenant = new Map<string, Set<string>>();
+  for (const s of starts) byTenant.set(s.tenantId, (byTenant.get(s.tenantId) ?? new Set()).add(s.taskId));
+  const batch = [...byTenant].map(([tenant, ids]) => ({ tenant, ids: [...ids] }));
   const { rows } = await pool.query<{ task: Record<string, unknown>; event: Record<string, unknown> }>({
     name: "ds_start_tasks",
     text: "SELECT task, event FROM ds_start_tasks($1::jsonb, $2::text[])",
