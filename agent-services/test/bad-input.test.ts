@@ -17,7 +17,6 @@ import {
   sleep,
   type TestStack,
 } from "./support/harness";
-import { withTenant } from "../src/store/tenant-tx";
 import { createTasks } from "../src/tasks/task-store";
 import { loadConfig, type Config } from "../src/config/config";
 import { createAppPool, createOwnerPool } from "../src/store/database";
@@ -539,9 +538,7 @@ describe("Redis down", () => {
   test("the SSE stream route answers 503 dependency_unavailable", async () => {
     // A task written straight through the store, so this test does not depend on the create path.
     const taskId = randomUUID();
-    await withTenant(appPool, ten, (tx) =>
-      createTasks(tx, [{ id: taskId, agentId: A, type: "noop", priority: 5, inputs: {}, idempotencyKey: null, reservedMilli: 0n, callingAgent: "caller", callbackUrl: null, ip: null, userAgent: null }]),
-    );
+    await createTasks(appPool, [{ tenantId: ten, task: { id: taskId, agentId: A, type: "noop", priority: 5, inputs: {}, idempotencyKey: null, reservedMilli: 0n, callingAgent: "caller", callbackUrl: null, ip: null, userAgent: null } }]);
     expect((await gw.request("GET", `/agents/${A}/tasks/${taskId}`, { token: tok })).status).toBe(200);
     const started = Date.now();
     const res = await gw.request("GET", `/agents/${A}/tasks/${taskId}/stream`, { token: tok });
@@ -552,9 +549,7 @@ describe("Redis down", () => {
 
   test("a cancel still answers 200 promptly: the task is cancelled in Postgres, the queue cleanup is best effort", async () => {
     const taskId = randomUUID();
-    await withTenant(appPool, ten, (tx) =>
-      createTasks(tx, [{ id: taskId, agentId: A, type: "noop", priority: 5, inputs: {}, idempotencyKey: null, reservedMilli: 0n, callingAgent: "caller", callbackUrl: null, ip: null, userAgent: null }]),
-    );
+    await createTasks(appPool, [{ tenantId: ten, task: { id: taskId, agentId: A, type: "noop", priority: 5, inputs: {}, idempotencyKey: null, reservedMilli: 0n, callingAgent: "caller", callbackUrl: null, ip: null, userAgent: null } }]);
     const started = Date.now();
     const res = await gw.request("POST", `/agents/${A}/tasks/${taskId}/cancel`, { token: tok, body: { reason: "redis is down" } });
     expect(res.status).toBe(200);

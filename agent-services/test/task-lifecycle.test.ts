@@ -2,7 +2,8 @@ import { eventually, startTestStack, readSse, type SseEvent, type TestStack } fr
 import { tenantBalance } from "../src/tasks/tenants";
 import { randomUUID } from "node:crypto";
 import { finishTasks, startTasks } from "../src/tasks/task-store";
-import { withTenant, type TenantTx } from "../src/store/tenant-tx";
+import { withTenant } from "../src/store/tenant-tx";
+import { appendAudit, verifyAuditChain } from "../src/tasks/audit";
 
 let t: TestStack;
 let tenant: string;
@@ -176,14 +177,8 @@ test("SSE: a task that finishes while the stream reads its snapshot still ends t
       `SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_stat_activity a ON a.pid = l.pid
         WHERE c.relname = 'task_events' AND NOT l.granted AND a.query LIKE 'SELECT max(id)%'`,
     )).rowCount! > 0, 5_000);
-    await client.query("SELECT set_config('app.current_tenant', $1, true)", [tenant]);
-    const tx: TenantTx = {
-      tenantId: tenant,
-      query: async (sql, params) => (await client.query(sql, params as unknown[])).rows,
-      one: async (sql, params) => (await client.query(sql, params as unknown[])).rows[0],
-    };
-    const [finished] = await finishTasks(tx, [
-      { taskId, finish: { status: "cancelled", error: { code: "cancelled", message: "finished mid-snapshot" }, creditsUsedMilli: 0n, auditEvent: "task_cancelled", agentId: A } },
+    const [finished] = await finishTasks(client, [
+      { tenantId: tenant, taskId, finish: { status: "cancelled", error: { code: "cancelled", message: "finished mid-snapshot" }, creditsUsedMilli: 0n, auditEvent: "task_cancelled", agentId: A } },
     ]);
     await client.query("COMMIT");
     await t.stack.events.publish(finished!.event);
@@ -233,6 +228,80 @@ test("starts of several tenants in one statement: each startable task moves to w
   } finally {
     client.release();
   }
+});
+
+test("finishes of several tenants in one statement: each tenant's tasks charged and refunded to its own balance, audited in its own chain; a task listed under another tenant is left alone; a task finished twice finishes once", async () => {
+  const one = await t.tenant(10);
+  const two = await t.tenant(10);
+  const [a, b, theirs] = [randomUUID(), randomUUID(), randomUUID()];
+  const insert = (ten: string, id: string) => withTenant(t.owner, ten, (tx) => tx.query(
+    `INSERT INTO tasks (id, tenant_id, agent_id, type, status, inputs, credits_reserved_milli) VALUES ($1, $2, $3, 'noop', 'working', '{}', 3000)`,
+    [id, ten, A],
+  ));
+  await insert(one, a);
+  await insert(two, b);
+  await insert(two, theirs);
+  const done = (used: bigint) => ({ status: "completed" as const, outputs: { ok: true }, creditsUsedMilli: used, auditEvent: "task_completed" });
+  const cancel = { status: "cancelled" as const, error: { code: "cancelled", message: "late" }, creditsUsedMilli: 0n, auditEvent: "task_cancelled" };
+  // As the app role, under row-level security; tenant two listed first, to be sorted.
+  const results = await finishTasks(t.app, [
+    { tenantId: two, taskId: b, finish: done(1000n) },
+    { tenantId: one, taskId: a, finish: done(2000n) },
+    { tenantId: one, taskId: theirs, finish: done(0n) },
+    { tenantId: one, taskId: a, finish: cancel },
+  ]);
+  expect(results.map((r) => r?.task.status ?? null)).toEqual(["completed", "completed", null, null]);
+  expect(results[1]!.task).toMatchObject({ id: a, tenantId: one, creditsUsedMilli: 2000n, outputs: { ok: true } });
+  expect(results[0]!.event).toMatchObject({ taskId: b, kind: "status", data: { status: "completed", progress: 100 } });
+  // Released credits go back to each task's own tenant: 10 + 1 (one) and 10 + 2 (two).
+  expect(await tenantBalance(t.owner, one)).toBe(11);
+  expect(await tenantBalance(t.owner, two)).toBe(12);
+  expect((await t.owner.query("SELECT status FROM tasks WHERE id = $1", [theirs])).rows[0].status).toBe("working");
+  const audited = (await t.owner.query("SELECT tenant_id, task_id, event_type FROM audit_logs WHERE task_id = ANY($1) ORDER BY tenant_id", [[a, b, theirs]])).rows;
+  expect(audited).toEqual(expect.arrayContaining([
+    { tenant_id: one, task_id: a, event_type: "task_completed" },
+    { tenant_id: two, task_id: b, event_type: "task_completed" },
+  ]));
+  expect(audited).toHaveLength(2);
+  for (const ten of [one, two]) expect(await verifyAuditChain(t.owner, ten)).toMatchObject({ ok: true });
+  // Called inside a tenant transaction, it puts that transaction's tenant back.
+  const client = await t.app.connect();
+  try {
+    await client.query("BEGIN");
+    await client.query("SELECT set_config('app.current_tenant', $1, true)", [two]);
+    expect(await finishTasks(client, [{ tenantId: two, taskId: theirs, finish: cancel }])).toEqual([expect.objectContaining({ task: expect.objectContaining({ status: "cancelled" }) })]);
+    expect((await client.query("SELECT current_setting('app.current_tenant', true) AS t")).rows[0].t).toBe(two);
+    await client.query("COMMIT");
+  } finally {
+    client.release();
+  }
+});
+
+test("a finish takes its tenant's row before its audit chain, as a create batch does: the two wait for each other without a deadlock", async () => {
+  const ten = await t.tenant(10);
+  const id = randomUUID();
+  await withTenant(t.owner, ten, (tx) => tx.query(
+    `INSERT INTO tasks (id, tenant_id, agent_id, type, status, inputs, credits_reserved_milli) VALUES ($1, $2, $3, 'noop', 'working', '{}', 3000)`,
+    [id, ten, A],
+  ));
+  // A create batch's order, held open: the tenant row, then (once the finish waits) the audit chain.
+  const create = await t.app.connect();
+  try {
+    await create.query("BEGIN");
+    await create.query("SELECT set_config('app.current_tenant', $1, true)", [ten]);
+    await create.query("SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE", [ten]);
+    const finished = finishTasks(t.app, [{ tenantId: ten, taskId: id, finish: { status: "completed", outputs: {}, creditsUsedMilli: 1000n, auditEvent: "task_completed" } }]);
+    await eventually("the finish to wait on the tenant row", async () => (await t.owner.query(
+      "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%ds_finish_tasks%'",
+    )).rowCount! > 0, 5_000);
+    // Had the finish taken the audit chain first, this insert and the finish would deadlock.
+    await appendAudit({ tenantId: ten, query: async (sql, params) => (await create.query(sql, params as unknown[])).rows, one: async () => undefined, copyIn: async () => undefined }, { eventType: "credits_granted" });
+    await create.query("COMMIT");
+    expect((await finished)[0]!.task.status).toBe("completed");
+  } finally {
+    create.release();
+  }
+  expect(await verifyAuditChain(t.owner, ten)).toMatchObject({ ok: true });
 });
 
 test("the SSE heartbeat keeps a quiet stream alive", async () => {

@@ -1,6 +1,7 @@
 /**
  * Creating a task: the envelope and the inputs checked, tenant defaults filled in, the price
- * reserved, and the row, its ledger, event and audit rows written by the tenant's group commit.
+ * reserved, and the row, its ledger, event and audit rows written in one statement with the
+ * other creates (of any tenants) that arrived while the previous one ran.
  * Once committed, the live event goes out and `created` is emitted (the queue subscribes to it).
  */
 import { randomUUID } from "node:crypto";
@@ -10,7 +11,6 @@ import { milliToCredits } from "../protocol/credits";
 import type { AgentRegistry } from "../protocol/registry";
 import type { Task } from "../protocol/task";
 import { withTenant } from "../store/tenant-tx";
-import type { TenantBatcher } from "../store/tenant-batcher";
 import { requireAgent, type Caller } from "./addressing";
 import type { AfterCommit } from "./after-commit";
 import { auditRefusal, type AuditEventType } from "./audit";
@@ -21,6 +21,7 @@ import { readEnvelope } from "./task-envelope";
 import * as store from "./task-store";
 import { readTenantSettings } from "./tenants";
 import type { WarnLogger } from "../lib/logger";
+import { Coalescer } from "../lib/coalescer";
 
 export interface CreateTaskBody {
   type?: unknown;
@@ -47,20 +48,26 @@ export interface A2ACreateOptions {
 export interface CreationDeps {
   pool: Pool;
   registry: AgentRegistry;
-  batcher: TenantBatcher;
   live: RedisEventBus;
   afterCommit: AfterCommit;
   counts: PricingCounts;
   log: WarnLogger;
 }
 
-const CREATE = { kind: "create", runMany: store.createTasks, lockTenant: true } as const;
-
 const idempotencyConflict = () =>
   new ServiceError(409, "idempotency_conflict", "a concurrent request with the same idempotencyKey is in flight; retry it");
 
 export class TaskCreation {
-  constructor(private readonly deps: CreationDeps) {}
+  /**
+   * Group commit: creates that arrive while one create statement runs go together in the next, one
+   * commit for all of them. If that statement fails (an idempotency race, one bad row), each
+   * create runs again alone, so only the culprit fails.
+   */
+  private readonly creates: Coalescer<store.TenantCreate, store.CreateOutcome>;
+
+  constructor(private readonly deps: CreationDeps) {
+    this.creates = new Coalescer((items) => store.createTasks(deps.pool, items), { eachAloneOnError: true });
+  }
 
   /** The create behind both faces; the A2A face passes its task id, context and message. */
   async create(caller: Caller, agentId: string, body: CreateTaskBody, a2a: A2ACreateOptions = {}): Promise<{ task: Task; created: boolean }> {
@@ -106,7 +113,7 @@ export class TaskCreation {
     };
     let outcome: store.CreateOutcome;
     try {
-      outcome = await this.deps.batcher.run(caller.tenantId, { ...CREATE, item: newTask });
+      outcome = await this.creates.run({ tenantId: caller.tenantId, task: newTask });
     } catch (e) {
       if (e instanceof store.IdempotencyRace) throw idempotencyConflict();
       throw e;

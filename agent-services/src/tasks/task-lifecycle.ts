@@ -2,13 +2,13 @@
  * A task's life after creation: started and told of progress by its worker, finished by the
  * worker, the SLA sweeper or a cancel. Each change is one guarded statement (task-store.ts); a
  * change the task's state no longer allows returns null and writes nothing, so nothing is charged
- * twice. After the commit the live event goes out, and a finish emits `finished`.
+ * twice. Starts and finishes of all tenants share statements, one in flight each (lib/coalescer).
+ * After the commit the live event goes out, and a finish emits `finished`.
  */
 import type { Pool } from "pg";
 import type { AgentRegistry } from "../protocol/registry";
 import { finalStateOf, type Task } from "../protocol/task";
 import { withTenant } from "../store/tenant-tx";
-import type { TenantBatcher } from "../store/tenant-batcher";
 import { requireAgent, requireTaskId, type Caller } from "./addressing";
 import type { AfterCommit } from "./after-commit";
 import type { AuditEventType } from "./audit";
@@ -29,24 +29,25 @@ const AUDIT_FOR: Record<Outcome["status"], AuditEventType> = {
   cancelled: "task_cancelled",
 };
 
-type FinishItem = { taskId: string; finish: store.Finish };
-const FINISH = { kind: "finish", runMany: store.finishTasks } as const;
-
 export interface LifecycleDeps {
   pool: Pool;
   registry: AgentRegistry;
-  batcher: TenantBatcher;
   live: RedisEventBus;
   afterCommit: AfterCommit;
   queues: TaskQueue;
 }
 
 export class TaskLifecycle {
-  /** Starts of any tenants that arrive while one start statement runs go together in the next. */
+  /**
+   * Starts (and finishes) of any tenants that arrive while one start (finish) statement runs go
+   * together in the next; if that statement fails, each runs again alone.
+   */
   private readonly starts: Coalescer<{ tenantId: string; taskId: string }, store.Changed | null>;
+  private readonly finishes: Coalescer<store.TenantFinish, store.Changed | null>;
 
   constructor(private readonly deps: LifecycleDeps) {
-    this.starts = new Coalescer((items) => store.startTasks(deps.pool, items));
+    this.starts = new Coalescer((items) => store.startTasks(deps.pool, items), { eachAloneOnError: true });
+    this.finishes = new Coalescer((items) => store.finishTasks(deps.pool, items), { eachAloneOnError: true });
   }
 
   /**
@@ -99,7 +100,7 @@ export class TaskLifecycle {
       durationMs: outcome.durationMs,
       agentId: who.agentId,
     };
-    const r = await this.deps.batcher.run<FinishItem, store.Changed | null>(tenantId, { ...FINISH, item: { taskId, finish } });
+    const r = await this.finishes.run({ tenantId, taskId, finish });
     if (!r) return null;
     this.deps.live.publish({ ...r.event, final: finalStateOf(r.task) }).catch(() => undefined);
     await this.deps.afterCommit.emit("finished", { task: r.task });

@@ -7,7 +7,6 @@
 import type { Pool } from "pg";
 import type { AgentRegistry } from "../protocol/registry";
 import type { Task, TaskEvent } from "../protocol/task";
-import { TenantBatcher } from "../store/tenant-batcher";
 import type { Caller } from "./addressing";
 import { AfterCommit } from "./after-commit";
 import type { WarnLogger } from "../lib/logger";
@@ -42,10 +41,9 @@ export class TaskService {
     /** What pricing needs to know of a tenant's data, asked of whoever holds it (the leads, in stack.ts). */
     counts: PricingCounts,
   ) {
-    const batcher = new TenantBatcher(pool);
     this.afterCommit = new AfterCommit(log);
-    this.creation = new TaskCreation({ pool, registry, batcher, live, afterCommit: this.afterCommit, counts, log });
-    this.lifecycle = new TaskLifecycle({ pool, registry, batcher, live, afterCommit: this.afterCommit, queues });
+    this.creation = new TaskCreation({ pool, registry, live, afterCommit: this.afterCommit, counts, log });
+    this.lifecycle = new TaskLifecycle({ pool, registry, live, afterCommit: this.afterCommit, queues });
     this.reads = new TaskReads({ pool, registry, live });
   }
 

@@ -1,8 +1,10 @@
 /**
  * SQL for tasks, their events, the credit ledger and the audit log. Every function takes a
- * TenantTx, so row-level security scopes it; state changes go through one guarded UPDATE.
+ * TenantTx, so row-level security scopes it; the exceptions are the starts and finishes of many
+ * tenants at once, whose SQL functions set each tenant themselves. State changes go through one
+ * guarded UPDATE.
  */
-import type { Pool } from "pg";
+import type { Pool, PoolClient } from "pg";
 import type { TenantTx } from "../store/tenant-tx";
 import { allowedFrom, type TaskState } from "../protocol/task-states";
 import type { Task, TaskEvent } from "../protocol/task";
@@ -52,9 +54,6 @@ function eventFromJson(j: Record<string, unknown>): TaskEvent {
   return { id: String(j.id), taskId: j.task_id as string, kind: j.kind as TaskEvent["kind"], data: j.data as Record<string, unknown>, createdAt: new Date(j.created_at as string).toISOString() };
 }
 
-/** sha256 of the jsonb rendering, which is canonical (key order, spacing), so equal JSON hashes equally. */
-const JSON_HASH = (expr: string) => `encode(sha256(convert_to((${expr})::text, 'UTF8')), 'hex')`;
-
 export interface NewTask {
   id: string;
   agentId: string;
@@ -87,99 +86,51 @@ export class IdempotencyRace extends Error {
   }
 }
 
+/** A create of a task for a tenant. */
+export interface TenantCreate {
+  tenantId: string;
+  task: NewTask;
+}
+
 /**
- * Creates tasks for one tenant, in request order, as a serial run of creates would: locks the
- * tenant row, finds idempotency keys already used, reserves each task's cost from what is left of
- * the balance (never below zero), then inserts the accepted tasks with their reserve ledger rows,
- * first events and task_created audit rows in one statement. Throws IdempotencyRace (the caller's
- * transaction must roll back) when a key collides with one being inserted concurrently.
+ * Creates tasks of any tenants in one statement, ds_create_tasks() (migration 20261208000002): per
+ * tenant, in request order, as a serial run of creates would, it locks the tenant row, finds
+ * idempotency keys already used, reserves each task's cost from what is left of the balance (never
+ * below zero), and inserts the accepted tasks with their reserve ledger rows, first events and
+ * task_created audit rows. Throws IdempotencyRace (nothing is written) when a key collides with one
+ * being inserted in the same call or concurrently.
  */
-export async function createTasks(tx: TenantTx, items: NewTask[]): Promise<CreateOutcome[]> {
-  // The batch's transaction locked the row as it began (lockTenant); a caller of its own locks it here.
-  const balance0 = tx.lockedBalance !== undefined
-    ? tx.lockedBalance
-    : ((await tx.one<{ balance: string }>("SELECT credits_balance_milli AS balance FROM tenants WHERE id = $1 FOR UPDATE", [tx.tenantId], "ds_lock_tenant"))?.balance ?? null);
-  if (balance0 === null) return items.map(() => ({ kind: "no_tenant" }));
-
-  const keyed = items.filter((t) => t.idempotencyKey !== null);
-  const existing = new Map<string, { task: Task; same: boolean }>();
-  if (keyed.length) {
-    const rows = await tx.query<TaskRow & { same: boolean; req_key: string }>(
-      `SELECT t.*, (t.type = r.type AND t.inputs = r.inputs::jsonb) AS same, r.agent_id || '/' || r.key AS req_key
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(agent_id, key, type, inputs)
-       JOIN tasks t ON t.agent_id = r.agent_id AND t.idempotency_key = r.key`,
-      [keyed.map((t) => t.agentId), keyed.map((t) => t.idempotencyKey), keyed.map((t) => t.type), keyed.map((t) => JSON.stringify(t.inputs))],
-      "ds_existing_keys",
-    );
-    for (const r of rows) existing.set(r.req_key, { task: taskFromRow(r), same: r.same });
-  }
-
-  let balance = BigInt(balance0);
-  let debit = 0n;
-  const seenKeys = new Set<string>();
-  const accepted: NewTask[] = [];
-  const decided = items.map((t): CreateOutcome | NewTask => {
-    if (t.idempotencyKey !== null) {
-      const k = `${t.agentId}/${t.idempotencyKey}`;
-      const hit = existing.get(k);
-      if (hit) return { kind: "existing", task: hit.task, sameRequest: hit.same };
-      if (seenKeys.has(k)) throw new IdempotencyRace();
-      seenKeys.add(k);
-    }
-    if (t.reservedMilli > balance) return { kind: "insufficient", balance };
-    balance -= t.reservedMilli;
-    debit += t.reservedMilli;
-    accepted.push(t);
-    return t;
+export async function createTasks(db: Pick<Pool, "query">, items: TenantCreate[]): Promise<CreateOutcome[]> {
+  const byTenant = new Map<string, unknown[]>();
+  items.forEach(({ tenantId, task: t }, ord) => {
+    const tenant = tenantId.toLowerCase();
+    const item = {
+      ord, id: t.id, agent_id: t.agentId, type: t.type, priority: t.priority, inputs: t.inputs, idempotency_key: t.idempotencyKey,
+      cost: t.reservedMilli.toString(), calling_agent: t.callingAgent, callback_url: t.callbackUrl, ip: t.ip, user_agent: t.userAgent?.slice(0, 500) ?? null,
+      context_id: t.contextId ?? null, a2a_message: t.a2aMessage ?? null, metadata: t.metadata ?? null,
+    };
+    const own = byTenant.get(tenant);
+    if (own) own.push(item);
+    else byTenant.set(tenant, [item]);
   });
-  if (!accepted.length) return decided as CreateOutcome[];
-
-  const r = await tx.one<{ created: Record<string, unknown>[]; events: Record<string, unknown>[] }>(
-    `WITH req AS (
-       SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(ord int, id uuid, agent_id text, type text, priority int, inputs jsonb,
-         idempotency_key text, cost bigint, calling_agent text, callback_url text, ip text, user_agent text,
-         context_id text, a2a_message jsonb, metadata jsonb)
-     ), debit AS (
-       UPDATE tenants SET credits_balance_milli = credits_balance_milli - $2::bigint, updated_at = now()
-       WHERE id = $3 AND $2::bigint > 0
-     ), ins AS (
-       INSERT INTO tasks (id, tenant_id, agent_id, type, status, priority, inputs, idempotency_key,
-                          credits_reserved_milli, calling_agent, callback_url, context_id, a2a_message, metadata)
-       SELECT id, $3, agent_id, type, 'submitted', priority, inputs, idempotency_key, cost, calling_agent, callback_url,
-              context_id, a2a_message, COALESCE(metadata, '{}'::jsonb)
-       FROM req ORDER BY ord
-       ON CONFLICT (tenant_id, agent_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-       RETURNING *
-     ), ledger AS (
-       INSERT INTO credit_ledger (tenant_id, task_id, kind, amount_milli)
-       SELECT $3, id, 'reserve', credits_reserved_milli FROM ins WHERE credits_reserved_milli > 0
-     ), ev AS (
-       INSERT INTO task_events (tenant_id, task_id, kind, data)
-       SELECT $3, ins.id, 'status', '{"status": "submitted", "progress": 0}'::jsonb FROM ins JOIN req ON req.id = ins.id ORDER BY req.ord
-       RETURNING id, task_id, kind, data, created_at
-     ), aud AS (
-       INSERT INTO audit_logs (tenant_id, seq, event_type, calling_agent, target_agent, task_id, ip, user_agent,
-                               input_hash, credits_milli, details, prev_hash, hash)
-       SELECT $3, 0, 'task_created', req.calling_agent, req.agent_id, req.id, req.ip, req.user_agent, ${JSON_HASH("req.inputs")},
-              req.cost, jsonb_build_object('type', req.type, 'priority', req.priority), '', ''
-       FROM req JOIN ins ON ins.id = req.id ORDER BY req.ord
-     )
-     SELECT (SELECT jsonb_agg(to_jsonb(ins)) FROM ins) AS created, (SELECT jsonb_agg(to_jsonb(ev)) FROM ev) AS events`,
-    [
-      JSON.stringify(accepted.map((t, ord) => ({
-        ord, id: t.id, agent_id: t.agentId, type: t.type, priority: t.priority, inputs: t.inputs, idempotency_key: t.idempotencyKey,
-        cost: t.reservedMilli.toString(), calling_agent: t.callingAgent, callback_url: t.callbackUrl, ip: t.ip, user_agent: t.userAgent?.slice(0, 500) ?? null,
-        context_id: t.contextId ?? null, a2a_message: t.a2aMessage ?? null, metadata: t.metadata ?? null,
-      }))),
-      debit.toString(),
-      tx.tenantId,
-    ],
-    "ds_create_tasks",
-  );
-  const created = new Map((r?.created ?? []).map((j) => [j.id as string, taskFromRow(j)]));
-  const events = new Map((r?.events ?? []).map((j) => [j.task_id as string, eventFromJson(j)]));
-  if (created.size !== accepted.length) throw new IdempotencyRace();
-  return decided.map((d) => ("kind" in d ? d : { kind: "created", task: created.get(d.id)!, event: events.get(d.id)! }));
+  // Tenants in one order in every process, so two batches lock tenants' rows in the same order.
+  const batch = [...byTenant.keys()].sort().map((tenant) => ({ tenant, items: byTenant.get(tenant) }));
+  let rows: { create_ord: number; outcome: string; task: TaskRow | null; event: Record<string, unknown> | null; same_request: boolean | null; balance_milli: string | null }[];
+  try {
+    ({ rows } = await db.query({ name: "ds_create_tasks", text: "SELECT * FROM ds_create_tasks($1::jsonb)", values: [JSON.stringify(batch)] }));
+  } catch (e) {
+    if ((e as { code?: string }).code === "DS409") throw new IdempotencyRace();
+    throw e;
+  }
+  const outcomes: CreateOutcome[] = [];
+  for (const r of rows) {
+    outcomes[r.create_ord] =
+      r.outcome === "created" ? { kind: "created", task: taskFromRow(r.task!), event: eventFromJson(r.event!) }
+      : r.outcome === "existing" ? { kind: "existing", task: taskFromRow(r.task!), sameRequest: !!r.same_request }
+      : r.outcome === "insufficient" ? { kind: "insufficient", balance: BigInt(r.balance_milli!) }
+      : { kind: "no_tenant" };
+  }
+  return outcomes;
 }
 
 /**
@@ -214,59 +165,35 @@ export interface Finish {
   agentId?: string;
 }
 
-/**
- * Finishes tasks of one tenant in one statement: the guarded transitions, charge and release ledger
- * rows, the released credits back on the balance, the status events and the audit rows. A result
- * is null where the task was not in a state that may move to its target (a late result after a
- * cancel): nothing is written for it. Finishes of one task within a call apply in order.
- */
-export async function finishTasks(tx: TenantTx, items: { taskId: string; finish: Finish }[]): Promise<(Changed | null)[]> {
-  const results: (Changed | null)[] = [];
-  // One UPDATE changes a row once, so a task finished twice in a batch is split across statements.
-  for (const round of roundsOfDistinct(items, (i) => i.taskId)) results.push(...(await finishRound(tx, round)));
-  return results;
+/** A finish of one task of a tenant. */
+export interface TenantFinish {
+  tenantId: string;
+  taskId: string;
+  finish: Finish;
 }
 
-async function finishRound(tx: TenantTx, items: { taskId: string; finish: Finish }[]): Promise<(Changed | null)[]> {
-  const r = await tx.one<{ tasks: Record<string, unknown>[] | null; events: Record<string, unknown>[] | null }>(
-    `WITH req AS (
-       SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(ord int, id uuid, status text, allowed text[], outputs jsonb, error jsonb,
-         used bigint, audit_event text, calling_agent text, duration_ms int, error_text text, agent_id text)
-     ), t AS (
-       UPDATE tasks SET status = req.status, outputs = COALESCE(req.outputs, tasks.outputs), error = COALESCE(req.error, tasks.error),
-              credits_used_milli = LEAST(GREATEST(req.used, 0), tasks.credits_reserved_milli),
-              progress = CASE WHEN req.status = 'completed' THEN 100 ELSE tasks.progress END,
-              completed_at = now(), updated_at = now()
-       FROM req
-       WHERE tasks.id = req.id AND tasks.status = ANY(req.allowed) AND (req.agent_id IS NULL OR tasks.agent_id = req.agent_id)
-       RETURNING tasks.*, req.ord, req.audit_event, req.calling_agent AS req_calling_agent, req.duration_ms AS req_duration_ms,
-                 req.error_text AS req_error_text, req.outputs AS req_outputs, req.error AS req_error
-     ), led AS (
-       INSERT INTO credit_ledger (tenant_id, task_id, kind, amount_milli)
-       SELECT t.tenant_id, t.id, k.kind, k.amount FROM t
-       CROSS JOIN LATERAL (VALUES ('charge', t.credits_used_milli), ('release', t.credits_reserved_milli - t.credits_used_milli)) AS k(kind, amount)
-       WHERE k.amount > 0
-     ), refund AS (
-       UPDATE tenants SET credits_balance_milli = credits_balance_milli + s.total, updated_at = now()
-       FROM (SELECT sum(credits_reserved_milli - credits_used_milli) AS total FROM t) s
-       WHERE tenants.id = $2 AND s.total > 0
-     ), ev AS (
-       INSERT INTO task_events (tenant_id, task_id, kind, data)
-       SELECT t.tenant_id, t.id, 'status', jsonb_build_object('status', t.status, 'progress', t.progress)
-              || CASE WHEN t.req_error IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('error', t.req_error) END
-       FROM t ORDER BY t.ord
-       RETURNING id, task_id, kind, data, created_at
-     ), aud AS (
-       INSERT INTO audit_logs (tenant_id, seq, event_type, calling_agent, target_agent, task_id, input_hash, output_hash,
-                               duration_ms, credits_milli, error, prev_hash, hash)
-       SELECT t.tenant_id, 0, t.audit_event, COALESCE(t.req_calling_agent, t.calling_agent), t.agent_id, t.id, ${JSON_HASH("t.inputs")},
-              CASE WHEN t.req_outputs IS NULL THEN NULL ELSE ${JSON_HASH("t.req_outputs")} END,
-              t.req_duration_ms, t.credits_used_milli, t.req_error_text, '', ''
-       FROM t ORDER BY t.ord
-     )
-     SELECT (SELECT jsonb_agg(to_jsonb(t)) FROM t) AS tasks, (SELECT jsonb_agg(to_jsonb(ev)) FROM ev) AS events`,
-    [
-      JSON.stringify(items.map(({ taskId, finish: f }, ord) => ({
+/**
+ * Finishes tasks of any tenants in one statement, ds_finish_tasks() (migration 20261208000001): per
+ * tenant, the guarded transitions, charge and release ledger rows, the released credits back on the
+ * balance, the status events and the audit rows, under row-level security for that tenant. A result
+ * is null where the task was not in a state that may move to its target (a late result after a
+ * cancel), or is not the tenant's: nothing is written for it. Finishes of one task apply in order.
+ * `db` is a pool (the statement is its own transaction) or a client inside a transaction.
+ */
+export async function finishTasks(db: Pick<Pool, "query"> | Pick<PoolClient, "query">, items: TenantFinish[]): Promise<(Changed | null)[]> {
+  const byTenant = new Map<string, { ord: number; item: TenantFinish }[]>();
+  items.forEach((item, ord) => {
+    const tenant = item.tenantId.toLowerCase();
+    const own = byTenant.get(tenant);
+    if (own) own.push({ ord, item });
+    else byTenant.set(tenant, [{ ord, item }]);
+  });
+  // Tenants in one order in every process, so two batches lock tenants' rows in the same order.
+  const batch = [...byTenant.keys()].sort().flatMap((tenant) =>
+    // One UPDATE changes a row once, so a task finished twice goes in a second statement for the tenant.
+    roundsOfDistinct(byTenant.get(tenant)!, (f) => f.item.taskId.toLowerCase()).map((round) => ({
+      tenant,
+      items: round.map(({ ord, item: { taskId, finish: f } }) => ({
         ord,
         id: taskId,
         status: f.status,
@@ -279,14 +206,17 @@ async function finishRound(tx: TenantTx, items: { taskId: string; finish: Finish
         duration_ms: f.durationMs ?? null,
         error_text: f.error ? `${f.error.code}: ${f.error.message}`.slice(0, 2000) : null,
         agent_id: f.agentId ?? null,
-      }))),
-      tx.tenantId,
-    ],
-    "ds_finish_tasks",
+      })),
+    })),
   );
-  const tasks = new Map((r?.tasks ?? []).map((j) => [j.id as string, taskFromRow(j)]));
-  const events = new Map((r?.events ?? []).map((j) => [j.task_id as string, eventFromJson(j)]));
-  return items.map(({ taskId }) => (tasks.has(taskId) ? { task: tasks.get(taskId)!, event: events.get(taskId)! } : null));
+  const { rows } = await (db as Pool).query<{ finish_ord: number; task: Record<string, unknown>; event: Record<string, unknown> }>({
+    name: "ds_finish_tasks",
+    text: "SELECT finish_ord, task, event FROM ds_finish_tasks($1::jsonb)",
+    values: [JSON.stringify(batch)],
+  });
+  const results: (Changed | null)[] = items.map(() => null);
+  for (const r of rows) results[r.finish_ord] = { task: taskFromRow(r.task), event: eventFromJson(r.event) };
+  return results;
 }
 
 function roundsOfDistinct<T>(items: T[], key: (t: T) => string): T[][] {
