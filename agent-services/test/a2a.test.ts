@@ -194,6 +194,42 @@ describe.each(["JSONRPC", "HTTP+JSON"] as const)("over %s", (binding) => {
     expect(last.value.status?.state).toBe(TaskState.TASK_STATE_COMPLETED);
   });
 
+  // a2a-tck: a generic A2A client knows nothing of metadata.skill.
+  test("a skill named in the content runs without our extension: a data part {skill, inputs}, or a text part holding that JSON", async () => {
+    const client = await clientFor(binding);
+    const bare = (parts: Message["parts"]) => ({ ...message("unused", {}), metadata: {}, parts });
+    const viaData = asTask(await send(client, bare([{ content: { $case: "data", value: { skill: "echo", inputs: { leadIds: ["a"], message: "data" } } }, mediaType: "", filename: "", metadata: {} }])));
+    expect(viaData.status?.state).toBe(TaskState.TASK_STATE_COMPLETED);
+    expect(dataOf(viaData)).toMatchObject({ echoed: { message: "data" } });
+    const viaText = asTask(await send(client, bare([{ content: { $case: "text", value: JSON.stringify({ skill: "echo", inputs: { leadIds: ["b"], message: "text" } }) }, mediaType: "", filename: "", metadata: {} }])));
+    expect(dataOf(viaText)).toMatchObject({ echoed: { message: "text" } });
+    const none = await send(client, bare([{ content: { $case: "text", value: "hello agent" }, mediaType: "", filename: "", metadata: {} }])).then(() => null, (e) => e);
+    expect(none?.message).toMatch(/names no skill: name one of noop, echo/);
+  });
+
+  // a2a-tck CORE-SEND / JSONRPC-ERR: ContentTypeNotSupported for a part we take no content of.
+  test("a part of a kind the agent takes no content of is ContentTypeNotSupported (-32005 / 415)", async () => {
+    const client = await clientFor(binding);
+    const file = { ...message("echo", {}), parts: [{ content: { $case: "url", value: "https://example.com/leads.csv" }, mediaType: "text/csv", filename: "leads.csv", metadata: {} }] } as Message;
+    const err = await send(client, file).then(() => null, (e) => e);
+    expect(err?.name).toBe("ContentTypeNotSupportedError");
+    if (binding === "JSONRPC") expect(err.envelopeCode).toBe(-32005);
+    else expect(err.statusCode).toBe(415);
+  });
+
+  // a2a-tck: a message naming a task is a follow-up, answered by the spec's errors.
+  test("a message naming an unknown task is TaskNotFound; naming a finished one, UnsupportedOperation", async () => {
+    const client = await clientFor(binding);
+    const unknown = await send(client, message("noop", {}, { taskId: randomUUID() })).then(() => null, (e) => e);
+    expect(unknown?.name).toBe("TaskNotFoundError");
+    if (binding === "JSONRPC") expect(unknown.envelopeCode).toBe(-32001);
+    else expect(unknown.statusCode).toBe(404);
+    const done = asTask(await send(client, message("noop", {})));
+    const again = await send(client, message("noop", {}, { taskId: done.id })).then(() => null, (e) => e);
+    expect(again?.name).toBe("UnsupportedOperationError");
+    expect(again.message).toMatch(/is completed and takes no further messages/);
+  });
+
   test("another tenant's task is not found, and a request naming another tenant is refused", async () => {
     const other = await t.tenant(10);
     const mine = asTask(await send(await clientFor(binding), message("noop", {})));
@@ -204,6 +240,64 @@ describe.each(["JSONRPC", "HTTP+JSON"] as const)("over %s", (binding) => {
     expect(named).not.toBeNull();
     expect(String(named.message)).toMatch(/another tenant|403/);
   });
+});
+
+// a2a-tck JSONRPC-ERR-003 / HTTP_JSON-ERR-002: every refusal carries a google.rpc.ErrorInfo.
+test("gateway refusals keep their HTTP status and carry ErrorInfo (reason, domain, metadata) on both bindings", async () => {
+  const rpc = await fetch(`${t.url}/agents/${A}/a2a/jsonrpc`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: "Bearer nope" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 3, method: "GetTask", params: { id: "x" } }),
+  });
+  expect(rpc.status).toBe(401);
+  expect(((await rpc.json()) as any).error).toMatchObject({
+    code: 401,
+    data: [{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: "UNAUTHORIZED", domain: "dealscale.io", metadata: { code: "unauthorized" } }],
+  });
+  const rest = await fetch(`${t.url}/agents/${A}/a2a/rest/message:send`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+    body: JSON.stringify({ message: { messageId: "m", role: "ROLE_USER", parts: [null] } }),
+  });
+  expect(rest.status).toBe(400);
+  expect(((await rest.json()) as any).error).toMatchObject({ code: 400, status: "INVALID_ARGUMENT", details: [{ reason: "INVALID_INPUT", domain: "dealscale.io" }] });
+  // Through the SDK: our ErrorInfo, not the generic INVALID_PARAMS one.
+  const poor = await t.tenant(0.2);
+  const credits = await fetch(`${t.url}/agents/${A}/a2a/jsonrpc`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "a2a-version": "1.0", authorization: `Bearer ${t.token(poor)}` },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 4, method: "SendMessage", params: { message: { messageId: randomUUID(), role: "ROLE_USER", parts: [{ data: {} }], metadata: { skill: "noop" } } } }),
+  });
+  expect(((await credits.json()) as any).error).toMatchObject({ code: 402, data: [{ reason: "INSUFFICIENT_CREDITS", domain: "dealscale.io", metadata: { code: "insufficient_credits" } }] });
+});
+
+// a2a-tck JSONRPC-SSE-002 (ContentTypeNotSupported): a body that is not JSON.
+test("a body that is not JSON is ContentTypeNotSupported on both bindings (-32005 / 415), not an empty request", async () => {
+  for (const [path, code] of [["a2a/jsonrpc", -32005], ["a2a/rest/message:send", 415]] as const) {
+    const res = await fetch(`${t.url}/agents/${A}/${path}`, { method: "POST", headers: { "content-type": "text/plain", authorization: `Bearer ${token}` }, body: "{'jsonrpc': '2.0'}" });
+    expect(res.status).toBe(415);
+    expect(((await res.json()) as any).error).toMatchObject({ code, [code === 415 ? "details" : "data"]: [{ reason: "CONTENT_TYPE_NOT_SUPPORTED", domain: "a2a-protocol.org" }] });
+  }
+});
+
+// a2a-tck CORE-CAP (card caching): Last-Modified beside the ETag.
+test("the card carries Last-Modified and answers If-Modified-Since with 304", async () => {
+  const res = await fetch(`${t.url}/agents/${A}/.well-known/agent-card.json`);
+  const lastModified = res.headers.get("last-modified");
+  expect(Date.parse(lastModified ?? "")).toBeLessThanOrEqual(Date.now());
+  expect(res.headers.get("etag")).toBeTruthy();
+  // An explicit Cache-Control: with If-Modified-Since alone, fetch() adds "no-cache", which asks for a 200.
+  const again = await fetch(`${t.url}/agents/${A}/.well-known/agent-card.json`, { headers: { "if-modified-since": lastModified!, "cache-control": "max-age=0" } });
+  expect(again.status).toBe(304);
+});
+
+// @a2a-js/sdk 1.3's JSON-RPC client sends an absent status filter as UNRECOGNIZED.
+test("ListTasks with the status filter UNRECOGNIZED lists unfiltered instead of refusing", async () => {
+  const client = await clientFor("JSONRPC");
+  const contextId = randomUUID();
+  const a = asTask(await send(client, message("noop", { n: 3 }, { contextId })));
+  const res = await client.listTasks({ tenant: "", contextId, status: TaskState.UNRECOGNIZED, pageSize: 10, pageToken: "", statusTimestampAfter: undefined });
+  expect(res.tasks.map((x: Task) => x.id)).toEqual([a.id]);
 });
 
 test("a missing or forged token is refused on both bindings with 401", async () => {

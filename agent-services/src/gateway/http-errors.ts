@@ -5,6 +5,7 @@
  * are 401/403, body-parser refusals (malformed JSON, too large, bad encoding or charset) are 4xx,
  * and only a lost Postgres or Redis is a 503.
  */
+import { A2A_ERROR_DOMAIN, ERROR_INFO_TYPE } from "@a2a-js/sdk/errors";
 import { ServiceError, isConnectionError } from "../tasks/errors";
 import { AuthError } from "./auth";
 
@@ -31,10 +32,39 @@ export function toHttpError(err: unknown): { status: number; body: ErrorBody } {
  * credits, 403 tenant, 409 conflict, 429 rate, 503 unavailable).
  */
 export function jsonRpcCode(status: number, code: string): number {
+  const spec = A2A_SPEC_ERRORS[code];
+  if (spec) return spec.jsonRpc;
   if (code === "malformed_json") return -32700;
   if (code === "invalid_input" || code === "not_found") return -32602;
   if (status === 400 || status === 413 || status === 415) return -32600;
   return status;
+}
+
+/** Refusals the A2A specification names: its JSON-RPC code and ErrorInfo reason, in its domain. */
+const A2A_SPEC_ERRORS: Record<string, { jsonRpc: number; reason: string }> = {
+  content_type_not_supported: { jsonRpc: -32005, reason: "CONTENT_TYPE_NOT_SUPPORTED" },
+};
+
+/** The ErrorInfo domain of DealScale's own refusals; the A2A errors proper keep the SDK's "a2a-protocol.org". */
+export const DEALSCALE_ERROR_DOMAIN = "dealscale.io";
+
+export interface ErrorInfo {
+  "@type": typeof ERROR_INFO_TYPE;
+  reason: string;
+  domain: string;
+  metadata: Record<string, string>;
+}
+
+/**
+ * The google.rpc.ErrorInfo an A2A binding carries for a DealScale refusal (JSON-RPC `error.data`,
+ * HTTP+JSON `error.details`): the reason is our error code in UPPER_SNAKE_CASE, the metadata the
+ * code and the details, each as a string (ErrorInfo metadata is a string map).
+ */
+export function errorInfoOf(code: string, details?: Record<string, unknown>): ErrorInfo {
+  const metadata: Record<string, string> = { code };
+  for (const [k, v] of Object.entries(details ?? {})) metadata[k] = typeof v === "string" ? v : JSON.stringify(v);
+  const spec = A2A_SPEC_ERRORS[code];
+  return { "@type": ERROR_INFO_TYPE, reason: spec?.reason ?? code.toUpperCase(), domain: spec ? A2A_ERROR_DOMAIN : DEALSCALE_ERROR_DOMAIN, metadata };
 }
 
 const STATUS_NAMES: Record<number, string> = {

@@ -10,7 +10,7 @@ export const CAPABILITIES_EXTENSION_URI = "https://dealscale.io/a2a/extensions/c
 
 /** How a message selects a skill and carries its inputs; written into the card for clients. */
 export const INVOCATION_CONVENTION = {
-  skill: "message.metadata.skill names the skill (a capability name)",
+  skill: "message.metadata.skill names the skill (a capability name); without it, one data part {\"skill\", \"inputs\"} or a text part holding that JSON",
   inputs: "exactly one data part (mediaType application/json) whose value is the capability's inputs object",
   priority: "optional message.metadata.priority, 1..10 (10 most urgent)",
   idempotency: "resending a message with the same messageId returns the task it created",

@@ -118,20 +118,48 @@ export interface SkillRequest {
   priority?: number;
 }
 
-/** Reads the invocation convention from a message; a string says what is wrong with it. */
-export function parseSkillRequest(message: Message, requestMetadata?: Record<string, unknown>): SkillRequest | string {
+/** Why a message does not say what to run: unreadable, a part of a kind we take no content of, or no skill named. */
+export type SkillRequestRefusal = { refusal: "malformed" | "content_type" | "no_skill"; message: string };
+
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
+
+/**
+ * Reads what a message asks to run. The skill is named by our extension (`metadata.skill`, the
+ * inputs in one data part), or, for a client that knows nothing of it, in the content itself: one
+ * data part `{"skill": ..., "inputs": {...}}`, or a text part holding that JSON.
+ */
+export function parseSkillRequest(message: Message, requestMetadata?: Record<string, unknown>): SkillRequest | SkillRequestRefusal {
   const meta = { ...(requestMetadata ?? {}), ...(message.metadata ?? {}) };
-  const skill = meta.skill;
-  if (typeof skill !== "string" || !skill) return "message.metadata.skill must name the skill (capability) to run";
-  const data = message.parts.filter((p) => p.content?.$case === "data");
   const others = message.parts.filter((p) => p.content && p.content.$case !== "data" && p.content.$case !== "text");
-  if (others.length) return "only data and text parts are accepted; the inputs go in one data part";
-  if (data.length > 1) return "send the inputs as exactly one data part";
-  const value = data.length ? (data[0].content as { value: unknown }).value : {};
-  if (value === null || typeof value !== "object" || Array.isArray(value)) return "the data part must hold the inputs object";
+  if (others.length) return { refusal: "content_type", message: "only data and text parts are accepted; the inputs go in one data part" };
+  const data = message.parts.filter((p) => p.content?.$case === "data");
+  if (data.length > 1) return { refusal: "malformed", message: "send the inputs as exactly one data part" };
   const priority = meta.priority;
-  if (priority !== undefined && (typeof priority !== "number" || !Number.isInteger(priority))) return "message.metadata.priority must be an integer 1..10";
-  return { skill, inputs: value as Record<string, unknown>, priority: priority as number | undefined };
+  if (priority !== undefined && (typeof priority !== "number" || !Number.isInteger(priority))) {
+    return { refusal: "malformed", message: "message.metadata.priority must be an integer 1..10" };
+  }
+  const value = data.length ? (data[0].content as { value: unknown }).value : undefined;
+  if (meta.skill !== undefined) {
+    if (typeof meta.skill !== "string" || !meta.skill) return { refusal: "malformed", message: "message.metadata.skill must name the skill (capability) to run" };
+    if (value !== undefined && !isObject(value)) return { refusal: "malformed", message: "the data part must hold the inputs object" };
+    return { skill: meta.skill, inputs: (value ?? {}) as Record<string, unknown>, priority: priority as number | undefined };
+  }
+  const named = value !== undefined ? value : jsonOfText(message);
+  if (!isObject(named) || named.skill === undefined) return { refusal: "no_skill", message: "the message names no skill" };
+  if (typeof named.skill !== "string" || !named.skill) return { refusal: "malformed", message: "skill must name the skill (capability) to run" };
+  if (named.inputs !== undefined && !isObject(named.inputs)) return { refusal: "malformed", message: "inputs must be the skill's inputs object" };
+  return { skill: named.skill, inputs: (named.inputs ?? {}) as Record<string, unknown>, priority: priority as number | undefined };
+}
+
+/** The JSON object a message's text spells, if its text parts together hold exactly one. */
+function jsonOfText(message: Message): unknown {
+  const text = message.parts.map((p) => (p.content?.$case === "text" ? p.content.value : "")).join("").trim();
+  if (!text.startsWith("{")) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The body of an A2A push notification (v1.0: a StreamResponse carrying the task), as JSON. */

@@ -4,11 +4,11 @@
  */
 import { ServerCallContext, type User } from "@a2a-js/sdk/server";
 import type { ServerCallContextBuilderOptions } from "@a2a-js/sdk/server";
-import { A2AError, JsonRpcRequestMalformedError, RestRequestMalformedError } from "@a2a-js/sdk/errors";
+import { A2AError, ContentTypeNotSupportedError, JsonRpcRequestMalformedError, RestContentTypeNotSupportedError, RestRequestMalformedError } from "@a2a-js/sdk/errors";
 import type { Request } from "express";
 import type { Caller } from "../../tasks/task-service";
 import { ServiceError } from "../../tasks/errors";
-import { jsonRpcCode } from "../http-errors";
+import { errorInfoOf, jsonRpcCode } from "../http-errors";
 
 export type Transport = "jsonrpc" | "rest";
 
@@ -75,14 +75,23 @@ class RequestMalformedForTenant extends A2AError {
   }
 }
 
-/** Our service errors as the A2A errors of the binding the call came through. */
+/**
+ * Our service errors as the A2A errors of the binding the call came through, carrying our ErrorInfo
+ * (reason, domain, metadata) where the SDK would put the generic INVALID_PARAMS one.
+ */
 export function toA2AError(e: unknown, context: ServerCallContext | undefined): unknown {
   if (!(e instanceof ServiceError)) return e;
   const transport = context?.state.get(TRANSPORT) as Transport | undefined;
-  const metadata: Record<string, string> = { code: e.code };
-  for (const [k, v] of Object.entries(e.details ?? {})) metadata[k] = typeof v === "string" ? v : JSON.stringify(v);
-  const envelopeCode = jsonRpcCode(e.status, e.code);
-  return transport === "rest"
-    ? new RestRequestMalformedError({ message: e.message, statusCode: e.status, metadata })
-    : new JsonRpcRequestMalformedError({ message: e.message, envelopeCode, metadata });
+  const info = errorInfoOf(e.code, e.details);
+  const error = transport === "rest"
+    ? new RestRequestMalformedError({ message: e.message, statusCode: e.status, metadata: info.metadata })
+    : new JsonRpcRequestMalformedError({ message: e.message, envelopeCode: jsonRpcCode(e.status, e.code), metadata: info.metadata });
+  // The SDK types ErrorInfo's domain as the A2A one; ours names the service that refused.
+  error.toErrorInfo = () => info as unknown as ReturnType<typeof error.toErrorInfo>;
+  return error;
+}
+
+/** ContentTypeNotSupported in the binding's shape: -32005, or over HTTP+JSON the spec's 415 (the SDK's mapping says 400). */
+export function contentTypeNotSupported(message: string, context: ServerCallContext | undefined): A2AError {
+  return context?.state.get(TRANSPORT) === "rest" ? new RestContentTypeNotSupportedError({ message, statusCode: 415 }) : new ContentTypeNotSupportedError(message);
 }

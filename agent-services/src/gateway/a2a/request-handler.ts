@@ -5,13 +5,14 @@
  * (same messageId) gets the task it created the first time.
  */
 import { randomUUID } from "node:crypto";
-import { Message as MessageCodec, type Message, type SendMessageRequest, type StreamResponse, type Task } from "@a2a-js/sdk";
+import { Message as MessageCodec, TaskState, type ListTasksRequest, type ListTasksResponse, type Message, type SendMessageRequest, type StreamResponse, type Task } from "@a2a-js/sdk";
 import { DefaultRequestHandler, type ServerCallContext } from "@a2a-js/sdk/server";
-import { RequestMalformedError, UnsupportedOperationError } from "@a2a-js/sdk/errors";
+import { RequestMalformedError, TaskNotFoundError, UnsupportedOperationError } from "@a2a-js/sdk/errors";
 import type { TaskService } from "../../tasks/task-service";
+import { ServiceError } from "../../tasks/errors";
 import { contextIdOf, parseSkillRequest, toA2ATask } from "../../protocol/a2a-mapping";
 import { isTerminal } from "../../protocol/task-states";
-import { DETACHED, callerOf, toA2AError } from "./caller-context";
+import { DETACHED, callerOf, contentTypeNotSupported, toA2AError } from "./caller-context";
 import type { TaskSnapshots } from "./task-snapshots";
 import { ATTR, SpanKind, extractContext, withSpan } from "../../lib/tracing";
 
@@ -21,15 +22,17 @@ export class DealScaleRequestHandler extends DefaultRequestHandler {
   private agentId!: string;
   private service!: TaskService;
   private snapshots!: TaskSnapshots;
+  private skills!: string[];
 
   static create(
-    ours: { agentId: string; service: TaskService; snapshots: TaskSnapshots },
+    ours: { agentId: string; service: TaskService; snapshots: TaskSnapshots; skills: string[] },
     ...args: ConstructorParameters<typeof DefaultRequestHandler>
   ): DealScaleRequestHandler {
     const handler = new DealScaleRequestHandler(...args);
     handler.agentId = ours.agentId;
     handler.service = ours.service;
     handler.snapshots = ours.snapshots;
+    handler.skills = ours.skills;
     return handler;
   }
 
@@ -61,16 +64,54 @@ export class DealScaleRequestHandler extends DefaultRequestHandler {
     yield* super.sendMessageStream(params, context);
   }
 
+  /**
+   * A message naming an existing task: TaskNotFound for a task this caller cannot see; for one it
+   * can, UnsupportedOperation, since a DealScale task takes the one message that started it.
+   */
+  private async refuseFollowUp(taskId: string, context: ServerCallContext): Promise<never> {
+    const caller = callerOf(context);
+    let task;
+    try {
+      task = await this.service.getTaskById(caller, taskId);
+    } catch (e) {
+      if (e instanceof ServiceError && e.status === 404) throw new TaskNotFoundError(`task ${taskId} not found`);
+      throw toA2AError(e, context);
+    }
+    throw new UnsupportedOperationError(
+      isTerminal(task.status)
+        ? `task ${taskId} is ${task.status} and takes no further messages`
+        : `task ${taskId} is ${task.status}; a DealScale task takes the one message that started it, so send a new message without taskId to start another`,
+    );
+  }
+
+  /** What a message without a skill is told: the skills there are, and the ways to name one. */
+  private howToNameASkill(): string {
+    const skills = this.skills.join(", ");
+    return `name one of ${skills} in a data part {"skill": "...", "inputs": {...}}, a text part holding that JSON, or message.metadata.skill with the inputs in a data part`;
+  }
+
+  /**
+   * The SDK's own JSON-RPC client sends an absent status filter as UNRECOGNIZED (-1), which its
+   * server then refuses; read it as what the client meant, no filter.
+   */
+  override listTasks(params: ListTasksRequest, context: ServerCallContext): Promise<ListTasksResponse> {
+    if (params.status !== TaskState.UNRECOGNIZED) return super.listTasks(params, context);
+    const { status: _unrecognized, ...unfiltered } = params;
+    return super.listTasks(unfiltered as ListTasksRequest, context);
+  }
+
   /** Creates the task the message asks for and points the message at it. */
   private async admit(params: SendMessageRequest, context: ServerCallContext, detached = false): Promise<Admission> {
     const caller = callerOf(context);
     const message = params.message;
     if (!message?.messageId) throw new RequestMalformedError("message.messageId is required");
-    if (message.taskId) {
-      throw new UnsupportedOperationError("DealScale tasks take a single message; send a new message without taskId to start another task");
-    }
+    if (message.taskId) await this.refuseFollowUp(message.taskId, context);
     const request = parseSkillRequest(message, params.metadata);
-    if (typeof request === "string") throw new RequestMalformedError(request);
+    if ("refusal" in request) {
+      if (request.refusal === "content_type") throw contentTypeNotSupported(request.message, context);
+      if (request.refusal === "no_skill") throw new RequestMalformedError(`${request.message}: ${this.howToNameASkill()}`);
+      throw new RequestMalformedError(request.message);
+    }
     const contextId = message.contextId || randomUUID();
     const taskId = randomUUID();
     let result;

@@ -15,7 +15,7 @@ import type { RedisEventBus } from "../../tasks/event-bus";
 import { a2aCardJson, a2aPaths, toA2ACard } from "../../protocol/a2a-card";
 import type { UrlPolicy } from "../../lib/url-policy";
 import { SCOPES } from "../auth";
-import { jsonRpcCode, restStatusName, toHttpError } from "../http-errors";
+import { errorInfoOf, jsonRpcCode, restStatusName, toHttpError } from "../http-errors";
 import type { Authenticate } from "../app";
 import { ServiceError, invalidInput } from "../../tasks/errors";
 import { CALLER_LOCAL, contextBuilderFor, userFromRequest } from "./caller-context";
@@ -44,17 +44,19 @@ export interface A2ADeps {
   busWatchdogMs?: number;
 }
 
+const JSON_TYPES = ["application/json", "application/*+json"];
 const READ_METHODS = new Set(["GetTask", "ListTasks", "SubscribeToTask", "GetTaskPushNotificationConfig", "ListTaskPushNotificationConfigs", "GetExtendedAgentCard"]);
 const REST_ROOTS = new Set(["message:send", "message:stream", "tasks", "extendedAgentCard"]);
 
 export function mountA2A(app: Router, deps: A2ADeps): void {
+  const cardsLoaded = new Date().toUTCString();
   for (const card of deps.registry.list()) {
     const agentId = card.agentId;
     const paths = a2aPaths(agentId);
     const snapshots = new TaskSnapshots();
     const busManager = new RedisBusManager({ agentId, service: deps.service, events: deps.events, snapshots, watchdogMs: deps.busWatchdogMs ?? 5000 });
     const requestHandler = DealScaleRequestHandler.create(
-      { agentId, service: deps.service, snapshots },
+      { agentId, service: deps.service, snapshots, skills: card.capabilities.map((c) => c.name) },
       toA2ACard(card, deps.publicUrl ?? "http://localhost"),
       new PgTaskStore(agentId, deps.service, snapshots),
       new DealScaleExecutor(agentId, deps.service, snapshots),
@@ -64,14 +66,16 @@ export function mountA2A(app: Router, deps: A2ADeps): void {
       { send: async () => undefined },
     );
 
-    // Discovery is public, as A2A clients expect: the card holds no tenant data.
+    // Discovery is public, as A2A clients expect: the card holds no tenant data. A card changes
+    // only with a deployment, so it was last modified when this process loaded it; with the ETag,
+    // a client's If-Modified-Since or If-None-Match gets a 304.
     app.get(paths.card, (req, res) => {
-      res.set("Cache-Control", "public, max-age=300").json(a2aCardJson(card, deps.publicUrl ?? requestBaseUrl(req)));
+      res.set({ "Cache-Control": "public, max-age=300", "Last-Modified": cardsLoaded }).json(a2aCardJson(card, deps.publicUrl ?? requestBaseUrl(req)));
     });
 
-    const jsonBody = express.json({ limit: deps.maxBodyBytes, type: ["application/json", "application/*+json"] });
-    app.use(paths.jsonRpc, jsonBody, bodyError("jsonrpc"), guard(deps, agentId, "jsonrpc"), jsonRpcHandler({ requestHandler, userBuilder: userFromRequest, contextBuilder: contextBuilderFor("jsonrpc") }));
-    app.use(paths.rest, jsonBody, bodyError("rest"), guard(deps, agentId, "rest"), restHandler({ requestHandler, userBuilder: userFromRequest, contextBuilder: contextBuilderFor("rest") }));
+    const jsonBody = express.json({ limit: deps.maxBodyBytes, type: JSON_TYPES });
+    app.use(paths.jsonRpc, requireJson("jsonrpc"), jsonBody, bodyError("jsonrpc"), guard(deps, agentId, "jsonrpc"), jsonRpcHandler({ requestHandler, userBuilder: userFromRequest, contextBuilder: contextBuilderFor("jsonrpc") }));
+    app.use(paths.rest, requireJson("rest"), jsonBody, bodyError("rest"), guard(deps, agentId, "rest"), restHandler({ requestHandler, userBuilder: userFromRequest, contextBuilder: contextBuilderFor("rest") }));
   }
 }
 
@@ -99,6 +103,17 @@ function guard(deps: A2ADeps, agentId: string, binding: "jsonrpc" | "rest") {
   };
 }
 
+/** A body that is not JSON: ContentTypeNotSupported (-32005 / 415), where it would otherwise read as an empty request. */
+function requireJson(binding: "jsonrpc" | "rest") {
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (req.is(JSON_TYPES) === false) {
+      refuse(res, binding, new ServiceError(415, "content_type_not_supported", `the body must be JSON (Content-Type application/json), not ${req.get("content-type") ?? "untyped"}`), undefined);
+      return;
+    }
+    next();
+  };
+}
+
 /** Malformed or oversized bodies answered in the binding's error shape (-32700 / 400, 413). */
 function bodyError(binding: "jsonrpc" | "rest") {
   return (err: unknown, _req: Request, res: Response, _next: NextFunction) => refuse(res, binding, err, undefined);
@@ -114,10 +129,11 @@ function refuse(res: Response, binding: "jsonrpc" | "rest", e: unknown, id: unkn
   const message = body.error.message;
   if (status === 401) res.set("WWW-Authenticate", 'Bearer realm="dealscale-a2a"');
   if (e instanceof ServiceError && e.details?.retryAfterSeconds) res.set("Retry-After", String(e.details.retryAfterSeconds));
+  const details = [errorInfoOf(body.error.code, body.error.details)];
   if (binding === "jsonrpc") {
-    res.status(status).json({ jsonrpc: "2.0", id: id ?? null, error: { code: jsonRpcCode(status, body.error.code), message } });
+    res.status(status).json({ jsonrpc: "2.0", id: id ?? null, error: { code: jsonRpcCode(status, body.error.code), message, data: details } });
   } else {
-    res.status(status).json({ error: { code: status, status: restStatusName(status), message, details: [] } });
+    res.status(status).json({ error: { code: status, status: restStatusName(status), message, details } });
   }
 }
 
