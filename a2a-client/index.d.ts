@@ -3,7 +3,8 @@
 /** A task id, or the pending `createTask(...).taskId`. */
 export type TaskId = string | PromiseLike<string>;
 
-export type TaskStatus = "submitted" | "working" | "completed" | "failed" | "cancelled" | "timeout";
+/** `input-required`: an A2A task waiting for its caller to name a skill (only A2A messages create one). */
+export type TaskStatus = "input-required" | "submitted" | "working" | "completed" | "failed" | "cancelled" | "timeout";
 
 /** A task as every route returns it: ours and the design document's A2ATask fields. */
 export interface A2ATask {
@@ -32,6 +33,8 @@ export interface A2ATask {
   /** Seconds from creation to the end, once the task has ended. */
   actualDuration: number | null;
   metadata: Record<string, unknown>;
+  /** While `input-required`: what the task asks (the skills and their input schemas). */
+  inputRequest?: Record<string, unknown>;
 }
 
 export interface CreateTaskRequest {

@@ -95,7 +95,7 @@ export async function syncRegistry(pool: Pool, agents: Pick<Agent, "card">[]): P
 /**
  * What follows a committed change, in one place: a created task goes on its queue (the A2A
  * executor enqueues the ones it deferred) and is counted; a finished one is counted and its
- * webhook and push deliveries are enqueued.
+ * webhook and push deliveries are enqueued; one waiting for input is pushed to its push configs.
  */
 export function subscribeAfterCommit(service: TaskService, to: { metrics?: Metrics; webhooks?: WebhookService }): void {
   const { metrics, webhooks } = to;
@@ -104,7 +104,10 @@ export function subscribeAfterCommit(service: TaskService, to: { metrics?: Metri
     service.afterCommit.on("created", ({ task }) => metrics.taskCreated(task));
     service.afterCommit.on("finished", ({ task }) => metrics.taskFinished(task));
   }
-  if (webhooks) service.afterCommit.on("finished", ({ task }) => webhooks.onFinished(task));
+  if (webhooks) {
+    service.afterCommit.on("finished", ({ task }) => webhooks.onFinished(task));
+    service.afterCommit.on("awaitingInput", ({ task }) => webhooks.onAwaitingInput(task));
+  }
 }
 
 export async function startStack(config: Config, opts: { log?: pino.Logger; listen?: boolean } = {}): Promise<Stack> {

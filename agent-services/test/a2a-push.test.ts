@@ -1,7 +1,8 @@
 /**
  * A2A push notifications: configs registered over A2A (in SendMessage or with the config methods)
  * are stored, listed and deleted through the SDK's client, and the webhook worker delivers the
- * finished task to them as an A2A StreamResponse with the A2A authentication header and token.
+ * finished task (and a task waiting in input-required) to them as an A2A StreamResponse with the A2A
+ * authentication header and token.
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -77,6 +78,36 @@ describe.each(["JSONRPC", "HTTP+JSON"] as const)("over %s", (binding) => {
     expect(delivery.body.task.artifacts[0].parts[0].data).toEqual({ echoed: { leadIds: ["x"], message: "push" }, creditsUsed: 0 });
   });
 
+  // a2a-tck PUSH-DELIVER-001..003: a task's push configs hear of every state it waits in, then of its end.
+  test("a config sent with a message that names no skill hears the task wait for input (each time it is asked), then, once the skill is named, its end", async () => {
+    const client = await clientFor(binding);
+    const text = (value: string, taskId = "") => ({ ...msg("unused", {}), metadata: {}, taskId, parts: [{ content: { $case: "text" as const, value }, mediaType: "", filename: "", metadata: {} }] });
+    const asked = (await client.sendMessage({
+      tenant: "",
+      message: text("hi"),
+      configuration: { acceptedOutputModes: [], returnImmediately: false, taskPushNotificationConfig: { tenant: "", id: "", taskId: "", url: receiverUrl, token: "tok-ir", authentication: { scheme: "Bearer", credentials: "ir-creds" } } },
+      metadata: {},
+    })) as Task;
+    expect(asked.status?.state).toBe(TaskState.TASK_STATE_INPUT_REQUIRED);
+    const [waiting] = await deliveriesFor(asked.id);
+    expect(waiting?.headers.authorization).toBe("Bearer ir-creds");
+    expect(waiting.headers["x-a2a-notification-token"]).toBe("tok-ir");
+    expect(waiting.body.task).toMatchObject({ id: asked.id, status: { state: "TASK_STATE_INPUT_REQUIRED" } });
+    // Each answer to the caller is an update: asked again without a skill, the config hears it again.
+    await client.sendMessage({ tenant: "", message: text("still thinking", asked.id), metadata: {} } as never);
+    expect((await deliveriesFor(asked.id, 2)).map((d) => d.body.task.status.state)).toEqual(["TASK_STATE_INPUT_REQUIRED", "TASK_STATE_INPUT_REQUIRED"]);
+    const done = (await client.sendMessage({ tenant: "", message: text(JSON.stringify({ skill: "noop", inputs: {} }), asked.id), metadata: {} } as never)) as Task;
+    expect(done).toMatchObject({ id: asked.id, status: { state: TaskState.TASK_STATE_COMPLETED } });
+    const all = await deliveriesFor(asked.id, 3);
+    expect(all.map((d) => d.body.task.status.state)).toEqual(["TASK_STATE_INPUT_REQUIRED", "TASK_STATE_INPUT_REQUIRED", "TASK_STATE_COMPLETED"]);
+    const events = (await t.owner.query("SELECT event, outcome FROM webhook_deliveries WHERE task_id = $1 ORDER BY id", [asked.id])).rows;
+    expect(events).toEqual([
+      { event: "input-required", outcome: "delivered" },
+      { event: "input-required", outcome: "delivered" },
+      { event: "completed", outcome: "delivered" },
+    ]);
+  });
+
   test("configs can be created for a task, read, listed and deleted; a deleted config gets nothing", async () => {
     const client = await clientFor(binding);
     const started = (await client.sendMessage({ tenant: "", message: msg("slow", { ms: 800, steps: 2 }), configuration: { acceptedOutputModes: [], returnImmediately: true, taskPushNotificationConfig: undefined }, metadata: {} })) as Task;
@@ -120,4 +151,19 @@ test("a push config aimed at a private address is refused when the policy does n
   } finally {
     await strict.close();
   }
+});
+
+test("the sweep still finds a finished task's push config whose only recorded attempt was the input-required one", async () => {
+  const tenant = await t.tenant(1);
+  const [task, config] = [randomUUID(), randomUUID()];
+  await t.owner.query(
+    `INSERT INTO tasks (id, tenant_id, agent_id, type, status, inputs, completed_at) VALUES ($1, $2, $3, 'noop', 'completed', '{}', now() - interval '1 minute')`,
+    [task, tenant, A],
+  );
+  await t.owner.query("INSERT INTO task_push_configs (id, tenant_id, task_id, config_id, url) VALUES ($1, $2, $3, 'c', 'http://127.0.0.1:9/hook')", [config, tenant, task]);
+  const candidates = async () => (await t.owner.query("SELECT task_id FROM webhook_delivery_candidates('-infinity', '00000000-0000-0000-0000-000000000000', now(), 1000)")).rows.map((r) => r.task_id);
+  await t.owner.query("INSERT INTO webhook_deliveries (tenant_id, push_config_id, task_id, url, attempt, event, outcome) VALUES ($1, $2, $3, 'u', 1, 'input-required', 'delivered')", [tenant, config, task]);
+  expect(await candidates()).toContain(task);
+  await t.owner.query("INSERT INTO webhook_deliveries (tenant_id, push_config_id, task_id, url, attempt, event, outcome) VALUES ($1, $2, $3, 'u', 1, 'completed', 'delivered')", [tenant, config, task]);
+  expect(await candidates()).not.toContain(task);
 });

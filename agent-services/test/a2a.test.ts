@@ -30,6 +30,7 @@ const send = (client: Client, msg: Message, returnImmediately = false) =>
   client.sendMessage({ tenant: "", message: msg, configuration: { acceptedOutputModes: [], taskPushNotificationConfig: undefined, returnImmediately }, metadata: {} });
 
 const asTask = (r: unknown) => r as Task;
+const ledger = async (taskId: string) => (await t.owner.query("SELECT kind FROM credit_ledger WHERE task_id = $1", [taskId])).rows;
 const dataOf = (task: Task) => (task.artifacts[0]?.parts[0]?.content as { value: unknown } | undefined)?.value;
 
 test("the agent card is derived from the DealScale card and served at the well-known path", async () => {
@@ -203,8 +204,48 @@ describe.each(["JSONRPC", "HTTP+JSON"] as const)("over %s", (binding) => {
     expect(dataOf(viaData)).toMatchObject({ echoed: { message: "data" } });
     const viaText = asTask(await send(client, bare([{ content: { $case: "text", value: JSON.stringify({ skill: "echo", inputs: { leadIds: ["b"], message: "text" } }) }, mediaType: "", filename: "", metadata: {} }])));
     expect(dataOf(viaText)).toMatchObject({ echoed: { message: "text" } });
-    const none = await send(client, bare([{ content: { $case: "text", value: "hello agent" }, mediaType: "", filename: "", metadata: {} }])).then(() => null, (e) => e);
-    expect(none?.message).toMatch(/names no skill: name one of noop, echo/);
+  });
+
+  // a2a-tck CORE-SEND-001, CORE-MULTI-*: a bare text message gets a task that asks which skill to run.
+  test("a message naming no skill gets a task in INPUT_REQUIRED that lists the skills; the next message on it names one and runs it", async () => {
+    const client = await clientFor(binding);
+    const before = await tenantBalance(t.owner, tenant);
+    const text = (value: string, taskId = "") => ({ ...message("unused", {}), metadata: {}, taskId, parts: [{ content: { $case: "text" as const, value }, mediaType: "", filename: "", metadata: {} }] });
+    const asked = asTask(await send(client, text("hello agent")));
+    expect(asked.status?.state).toBe(TaskState.TASK_STATE_INPUT_REQUIRED);
+    const question = asked.status?.message?.parts ?? [];
+    expect((question[0].content as { value: string }).value).toMatch(new RegExp(`Which skill should run\\? Name one of noop, echo.*taskId ${asked.id}`));
+    const offered = (question[1].content as { value: { skills: { id: string; inputSchema: unknown }[] } }).value.skills;
+    expect(offered.find((k) => k.id === "echo")?.inputSchema).toMatchObject({ type: "object" });
+    // Nothing reserved while it waits; its creation is audited as such.
+    expect(await tenantBalance(t.owner, tenant)).toBe(before);
+    const audited = (await t.owner.query("SELECT event_type FROM audit_logs WHERE task_id = $1", [asked.id])).rows;
+    expect(audited).toEqual([{ event_type: "task_awaiting_input" }]);
+    expect((await client.getTask({ tenant: "", id: asked.id } as never)).status?.state).toBe(TaskState.TASK_STATE_INPUT_REQUIRED);
+    const rest = await t.request("GET", `/agents/${A}/tasks/${asked.id}`, { token });
+    expect(rest.body).toMatchObject({ status: "input-required", type: "", creditsReserved: 0, inputRequest: { skills: expect.any(Array) } });
+
+    // Asked again without a skill, it keeps waiting.
+    const still = asTask(await send(client, text("still thinking", asked.id)));
+    expect(still).toMatchObject({ id: asked.id, status: { state: TaskState.TASK_STATE_INPUT_REQUIRED } });
+    // Named: the same task runs the skill, charged as any task.
+    const named = asTask(await send(client, text(JSON.stringify({ skill: "echo", inputs: { leadIds: ["a", "b"], message: "at last" } }), asked.id)));
+    expect(named).toMatchObject({ id: asked.id, contextId: asked.contextId, status: { state: TaskState.TASK_STATE_COMPLETED } });
+    expect(dataOf(named)).toMatchObject({ echoed: { message: "at last" } });
+    expect(await tenantBalance(t.owner, tenant)).toBe(before! - 0.5);
+    const row = (await t.owner.query("SELECT type, status, input_request FROM tasks WHERE id = $1", [asked.id])).rows[0];
+    expect(row).toEqual({ type: "echo", status: "completed", input_request: null });
+    // Ended, it takes no further message.
+    const late = await send(client, text("one more", asked.id)).then(() => null, (e) => e);
+    expect(late?.name).toBe("UnsupportedOperationError");
+  });
+
+  test("a task waiting for its skill can be cancelled: nothing was reserved, nothing is refunded", async () => {
+    const client = await clientFor(binding);
+    const asked = asTask(await send(client, { ...message("unused", {}), metadata: {}, parts: [{ content: { $case: "text", value: "hi" }, mediaType: "", filename: "", metadata: {} }] }));
+    const cancelled = await client.cancelTask({ tenant: "", id: asked.id } as never);
+    expect(cancelled.status?.state).toBe(TaskState.TASK_STATE_CANCELED);
+    expect(await ledger(asked.id)).toEqual([]);
   });
 
   // a2a-tck CORE-SEND / JSONRPC-ERR: ContentTypeNotSupported for a part we take no content of.
@@ -289,6 +330,27 @@ test("the card carries Last-Modified and answers If-Modified-Since with 304", as
   // An explicit Cache-Control: with If-Modified-Since alone, fetch() adds "no-cache", which asks for a 200.
   const again = await fetch(`${t.url}/agents/${A}/.well-known/agent-card.json`, { headers: { "if-modified-since": lastModified!, "cache-control": "max-age=0" } });
   expect(again.status).toBe(304);
+});
+
+// a2a-tck HTTP_JSON-SVC-001 / HTTP_JSON-ERR-001: HTTP+JSON answers are application/json, unless a2a+json is asked for.
+test("HTTP+JSON answers are labelled application/json, or application/a2a+json for a client that prefers it", async () => {
+  const get = (accept?: string) => fetch(`${t.url}/agents/${A}/a2a/rest/tasks/${randomUUID()}`, { headers: { authorization: `Bearer ${token}`, "a2a-version": "1.0", ...(accept ? { accept } : {}) } });
+  const plain = await get();
+  expect(plain.status).toBe(404);
+  expect(plain.headers.get("content-type")).toMatch(/^application\/json/);
+  expect(((await plain.json()) as any).error.details[0]).toMatchObject({ reason: "TASK_NOT_FOUND" });
+  expect((await get("application/a2a+json, application/json")).headers.get("content-type")).toMatch(/^application\/a2a\+json/);
+});
+
+// a2a-tck CORE-HIST-003: configuration.historyLength holds for a task answered without running (input-required).
+test("a task answered at once (input-required) honours configuration.historyLength", async () => {
+  const client = await clientFor("JSONRPC");
+  const text = { ...message("unused", {}), metadata: {}, parts: [{ content: { $case: "text" as const, value: "hi" }, mediaType: "", filename: "", metadata: {} }] };
+  const none = asTask(await client.sendMessage({ tenant: "", message: text, configuration: { acceptedOutputModes: [], returnImmediately: false, historyLength: 0 }, metadata: {} } as never));
+  expect(none.status?.state).toBe(TaskState.TASK_STATE_INPUT_REQUIRED);
+  expect(none.history).toEqual([]);
+  const all = asTask(await send(client, { ...text, messageId: randomUUID() }));
+  expect(all.history).toHaveLength(1);
 });
 
 // @a2a-js/sdk 1.3's JSON-RPC client sends an absent status filter as UNRECOGNIZED.

@@ -141,9 +141,12 @@ describe("the transition table", () => {
     expect(allowedFrom("completed")).toEqual(["working"]);
     expect(allowedFrom("timeout")).toEqual(["working"]);
     expect([...allowedFrom("failed")].sort()).toEqual(["submitted", "working"]);
-    expect([...allowedFrom("cancelled")].sort()).toEqual(["submitted", "working"]);
+    expect([...allowedFrom("cancelled")].sort()).toEqual(["input-required", "submitted", "working"]);
     expect(canTransition("submitted", "completed")).toBe(false);
-    expect(allowedFrom("submitted")).toEqual([]);
+    // Only an A2A task waiting for its skill moves to submitted; others are created so.
+    expect(allowedFrom("submitted")).toEqual(["input-required"]);
+    expect(allowedFrom("input-required")).toEqual([]);
+    expect(canTransition("input-required", "working")).toBe(false);
   });
 });
 

@@ -125,3 +125,20 @@ test("the statement leaves no tenant set behind on a pooled connection, and puts
     client.release();
   }
 });
+
+test("a task waiting for its skill is created without a reservation, and gets its skill, reservation and task_created audit row in place", async () => {
+  const ten = (await createTenant(owner, "waiting", 5)).tenantId;
+  const waiting = task(0, { type: "", inputs: {}, status: "input-required", inputRequest: { message: "which skill?" } });
+  const [asked] = await createTasks(app, [{ tenantId: ten, task: waiting }]);
+  expect(asked).toMatchObject({ kind: "created", task: { id: waiting.id, status: "input-required", creditsReservedMilli: 0n, inputRequest: { message: "which skill?" } } });
+  expect(await tenantBalance(owner, ten)).toBe(5);
+  const [named] = await createTasks(app, [{ tenantId: ten, task: task(2, { id: waiting.id, continues: true }) }]);
+  expect(named).toMatchObject({ kind: "created", task: { id: waiting.id, status: "submitted", type: "noop", creditsReservedMilli: 2000n, inputRequest: null } });
+  expect(await tenantBalance(owner, ten)).toBe(3);
+  const audited = (await owner.query("SELECT event_type, credits_milli::int AS credits FROM audit_logs WHERE task_id = $1 ORDER BY seq", [waiting.id])).rows;
+  expect(audited).toEqual([{ event_type: "task_awaiting_input", credits: 0 }, { event_type: "task_created", credits: 2000 }]);
+  expect(await verifyAuditChain(owner, ten)).toMatchObject({ ok: true });
+  // A task no longer waiting is not given another skill: nothing is written.
+  await expect(createTasks(app, [{ tenantId: ten, task: task(1, { id: waiting.id, continues: true }) }])).rejects.toBeInstanceOf(IdempotencyRace);
+  expect(await tenantBalance(owner, ten)).toBe(3);
+});

@@ -10,6 +10,7 @@ import { milliToCredits } from "./credits";
 
 
 const TO_A2A: Record<OurState, TaskState> = {
+  "input-required": TaskState.TASK_STATE_INPUT_REQUIRED,
   submitted: TaskState.TASK_STATE_SUBMITTED,
   working: TaskState.TASK_STATE_WORKING,
   completed: TaskState.TASK_STATE_COMPLETED,
@@ -54,6 +55,8 @@ export function statusOf(task: DealScaleTask): TaskStatus {
   let message: Message | undefined;
   if (task.error && task.status !== "completed") {
     message = agentMessage(task, [textPart(`${task.error.code}: ${task.error.message}`), dataPart({ code: task.error.code, message: task.error.message })]);
+  } else if (task.status === "input-required" && task.inputRequest) {
+    message = agentMessage(task, [textPart(String(task.inputRequest.message ?? "")), dataPart(task.inputRequest)]);
   } else if (task.status === "working" && task.progressMessage) {
     message = agentMessage(task, [textPart(task.progressMessage)]);
   }

@@ -1,16 +1,19 @@
 /** The task lifecycle: the one transition table. Pure code; the store enforces it with guarded UPDATEs. */
-export const TASK_STATES = ["submitted", "working", "completed", "failed", "cancelled", "timeout"] as const;
+
+/** `input-required`: an A2A task waiting for its caller to name a skill; nothing reserved, nothing queued. */
+export const TASK_STATES = ["input-required", "submitted", "working", "completed", "failed", "cancelled", "timeout"] as const;
 export type TaskState = (typeof TASK_STATES)[number];
 
 export const TERMINAL_STATES: readonly TaskState[] = ["completed", "failed", "cancelled", "timeout"];
 
 /** For each target state, the states a task may be in to move there. */
 const ALLOWED_FROM: Record<TaskState, readonly TaskState[]> = {
-  submitted: [],
+  "input-required": [], // only created so
+  submitted: ["input-required"], // the caller named the skill (a new task is created submitted)
   working: ["submitted", "working"], // working -> working: a stalled job re-run by another worker
   completed: ["working"],
   failed: ["submitted", "working"],
-  cancelled: ["submitted", "working"],
+  cancelled: ["input-required", "submitted", "working"],
   timeout: ["working"],
 };
 

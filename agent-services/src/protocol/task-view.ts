@@ -34,5 +34,6 @@ export function toView(task: Task): TaskView {
     completedAt: task.completedAt?.toISOString() ?? null,
     actualDuration: task.completedAt ? (task.completedAt.getTime() - task.createdAt.getTime()) / 1000 : null,
     metadata: task.metadata,
+    ...(task.inputRequest ? { inputRequest: task.inputRequest } : {}),
   };
 }

@@ -30,10 +30,12 @@ export interface Task {
   /** The agent that asked for it (the token's subject). */
   callingAgent: string | null;
   callbackUrl: string | null;
-  /** A2A only: the conversation it belongs to, and the message that started it. */
+  /** A2A only: the conversation it belongs to, and the message that started it (or named its skill). */
   contextId: string | null;
   a2aMessage: Record<string, unknown> | null;
   metadata: Record<string, unknown>;
+  /** A2A only, while `input-required`: what the task asks its caller (the skills and their input schemas). */
+  inputRequest: Record<string, unknown> | null;
   attempts: number;
   createdAt: Date;
   updatedAt: Date;

@@ -5,7 +5,7 @@
  * rest. The hot paths set the tenant in SQL instead, the same way: creates, starts and finishes of
  * many tenants go in one statement each, ds_create_tasks(), ds_start_tasks() and ds_finish_tasks(),
  * which set each tenant before its tasks and put the setting back (migrations 20261207000004,
- * 20261208000001 and 20261208000002).
+ * 20261208000001 and 20261208000003).
  */
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";

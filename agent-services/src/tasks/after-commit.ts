@@ -12,13 +12,15 @@ export interface AfterCommitEvents {
   /** A new task; `deferEnqueue` when its creator (the A2A executor) enqueues it itself. */
   created: { task: Task; deferEnqueue: boolean };
   finished: { task: Task };
+  /** A task waiting in input-required that its caller was just answered with (created, or asked again). */
+  awaitingInput: { task: Task };
 }
 
 export type AfterCommitName = keyof AfterCommitEvents;
 type Subscriber<K extends AfterCommitName> = (event: AfterCommitEvents[K]) => void | Promise<void>;
 
 export class AfterCommit {
-  private readonly subscribers: { [K in AfterCommitName]: Subscriber<K>[] } = { created: [], finished: [] };
+  private readonly subscribers: { [K in AfterCommitName]: Subscriber<K>[] } = { created: [], finished: [], awaitingInput: [] };
 
   constructor(private readonly log: WarnLogger) {}
 

@@ -10,6 +10,7 @@ import type { WarnLogger } from "../lib/logger";
 
 export type AuditEventType =
   | "task_created"
+  | "task_awaiting_input"
   | "task_started"
   | "task_completed"
   | "task_failed"

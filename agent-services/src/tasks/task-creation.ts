@@ -43,6 +43,8 @@ export interface A2ACreateOptions {
   message?: Record<string, unknown>;
   /** Leave the task unqueued: the A2A executor enqueues it once its event stream listens. */
   deferEnqueue?: boolean;
+  /** The task `taskId` waits in input-required for this skill: it gets it instead of a new task being made. */
+  continues?: boolean;
 }
 
 export interface CreationDeps {
@@ -72,10 +74,7 @@ export class TaskCreation {
   /** The create behind both faces; the A2A face passes its task id, context and message. */
   async create(caller: Caller, agentId: string, body: CreateTaskBody, a2a: A2ACreateOptions = {}): Promise<{ task: Task; created: boolean }> {
     const { registry } = this.deps;
-    const card = requireAgent(registry, agentId);
-    if (card.status === "maintenance" || card.status === "retired") {
-      throw new ServiceError(503, "agent_unavailable", `agent "${agentId}" is ${card.status}`);
-    }
+    const card = this.availableAgent(agentId);
     const { type, inputs, priority, idempotencyKey, callbackUrl, targetAgentId, tenantId, metadata } = readEnvelope(body);
     const cap = registry.capability(agentId, type);
     if (!cap) throw notFound(`capability "${type}" of agent "${agentId}"`, { capabilities: card.capabilities.map((c) => c.name) });
@@ -101,7 +100,8 @@ export class TaskCreation {
       type,
       priority,
       inputs,
-      idempotencyKey,
+      // A waiting task's answer was deduplicated by the task it continues.
+      idempotencyKey: a2a.continues ? null : idempotencyKey,
       reservedMilli: cost,
       callingAgent: caller.agentId,
       callbackUrl,
@@ -110,15 +110,9 @@ export class TaskCreation {
       contextId: a2a.contextId ?? null,
       a2aMessage: a2a.message ?? null,
       metadata,
+      continues: a2a.continues,
     };
-    let outcome: store.CreateOutcome;
-    try {
-      outcome = await this.creates.run({ tenantId: caller.tenantId, task: newTask });
-    } catch (e) {
-      if (e instanceof store.IdempotencyRace) throw idempotencyConflict();
-      throw e;
-    }
-
+    const outcome = await this.write(caller, newTask);
     switch (outcome.kind) {
       case "no_tenant":
         // A correctly signed token for a tenant that does not exist (deleted, or minted by mistake).
@@ -135,6 +129,60 @@ export class TaskCreation {
         this.deps.live.publish(outcome.event).catch(() => undefined);
         await this.deps.afterCommit.emit("created", { task: outcome.task, deferEnqueue: !!a2a.deferEnqueue });
         return { task: outcome.task, created: true };
+    }
+  }
+
+  /**
+   * An A2A task that waits for its caller to name a skill: created in input-required with the
+   * question it asks, nothing reserved and nothing queued (so no `created` event: that comes when the
+   * skill is named). A resent message (same messageId) gets the same task.
+   */
+  async createAwaitingSkill(caller: Caller, agentId: string, a2a: Required<Pick<A2ACreateOptions, "taskId" | "contextId" | "message">>, inputRequest: Record<string, unknown>): Promise<Task> {
+    this.availableAgent(agentId);
+    const outcome = await this.write(caller, {
+      id: a2a.taskId,
+      agentId,
+      type: "",
+      priority: 5,
+      inputs: {},
+      idempotencyKey: `a2a:${String(a2a.message.messageId)}`,
+      reservedMilli: 0n,
+      callingAgent: caller.agentId,
+      callbackUrl: null,
+      ip: caller.ip ?? null,
+      userAgent: caller.userAgent ?? null,
+      contextId: a2a.contextId,
+      a2aMessage: a2a.message,
+      status: "input-required",
+      inputRequest,
+    });
+    switch (outcome.kind) {
+      case "created":
+        this.deps.live.publish(outcome.event).catch(() => undefined);
+        return outcome.task;
+      case "existing":
+        return outcome.task;
+      default:
+        await this.refuse(caller, agentId, "unauthorized_access", "the token's tenant does not exist");
+        throw new ServiceError(403, "unknown_tenant", "the token's tenant does not exist");
+    }
+  }
+
+  /** The agent's card; 503 while it is in maintenance or retired. */
+  private availableAgent(agentId: string) {
+    const card = requireAgent(this.deps.registry, agentId);
+    if (card.status === "maintenance" || card.status === "retired") {
+      throw new ServiceError(503, "agent_unavailable", `agent "${agentId}" is ${card.status}`);
+    }
+    return card;
+  }
+
+  private async write(caller: Caller, task: store.NewTask): Promise<store.CreateOutcome> {
+    try {
+      return await this.creates.run({ tenantId: caller.tenantId, task });
+    } catch (e) {
+      if (e instanceof store.IdempotencyRace) throw idempotencyConflict();
+      throw e;
     }
   }
 

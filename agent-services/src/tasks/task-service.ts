@@ -52,6 +52,19 @@ export class TaskService {
   }
 
   /**
+   * The A2A face answered a caller with this task waiting in input-required (after storing any push
+   * config the message gave): its push configs hear of it (the `awaitingInput` subscribers).
+   */
+  announceAwaitingInput(task: Task): Promise<void> {
+    return this.afterCommit.emit("awaitingInput", { task });
+  }
+
+  /** An A2A task that asks its caller which skill to run (input-required); see TaskCreation. */
+  createAwaitingSkill(...args: Parameters<TaskCreation["createAwaitingSkill"]>): Promise<Task> {
+    return this.creation.createAwaitingSkill(...args);
+  }
+
+  /**
    * Puts a created task on its queue; idempotent by job id. The `created` subscriber in stack.ts
    * calls it, and the A2A executor for a create it deferred. If Redis does not answer, the task
    * stays submitted and the reconciler enqueues it later.

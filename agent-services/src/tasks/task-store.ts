@@ -36,6 +36,7 @@ export function taskFromRow(r: TaskRow): Task {
     contextId: (r.context_id ?? null) as string | null,
     a2aMessage: (r.a2a_message ?? null) as Task["a2aMessage"],
     metadata: (r.metadata ?? {}) as Task["metadata"],
+    inputRequest: (r.input_request ?? null) as Task["inputRequest"],
     attempts: r.attempts as number,
     createdAt: date(r.created_at)!,
     updatedAt: date(r.updated_at)!,
@@ -70,6 +71,14 @@ export interface NewTask {
   contextId?: string | null;
   a2aMessage?: Record<string, unknown> | null;
   metadata?: Record<string, unknown>;
+  /**
+   * `input-required`: an A2A task that waits for its caller to name a skill (type "", nothing
+   * reserved), asking `inputRequest`. Default `submitted`.
+   */
+  status?: "submitted" | "input-required";
+  inputRequest?: Record<string, unknown> | null;
+  /** The caller's answer to a task waiting in input-required: that task (same id) gets its skill, by UPDATE. */
+  continues?: boolean;
 }
 
 export type CreateOutcome =
@@ -93,7 +102,7 @@ export interface TenantCreate {
 }
 
 /**
- * Creates tasks of any tenants in one statement, ds_create_tasks() (migration 20261208000002): per
+ * Creates tasks of any tenants in one statement, ds_create_tasks() (migration 20261208000003): per
  * tenant, in request order, as a serial run of creates would, it locks the tenant row, finds
  * idempotency keys already used, reserves each task's cost from what is left of the balance (never
  * below zero), and inserts the accepted tasks with their reserve ledger rows, first events and
@@ -108,6 +117,8 @@ export async function createTasks(db: Pick<Pool, "query">, items: TenantCreate[]
       ord, id: t.id, agent_id: t.agentId, type: t.type, priority: t.priority, inputs: t.inputs, idempotency_key: t.idempotencyKey,
       cost: t.reservedMilli.toString(), calling_agent: t.callingAgent, callback_url: t.callbackUrl, ip: t.ip, user_agent: t.userAgent?.slice(0, 500) ?? null,
       context_id: t.contextId ?? null, a2a_message: t.a2aMessage ?? null, metadata: t.metadata ?? null,
+      status: t.status ?? "submitted", input_request: t.inputRequest ?? null, continues: !!t.continues,
+      allowed: t.continues ? allowedFrom("submitted") : null,
     };
     const own = byTenant.get(tenant);
     if (own) own.push(item);

@@ -31,6 +31,13 @@ export interface WebhookJobData {
   taskId: string;
   kind: store.TargetKind;
   targetId: string | null;
+  /**
+   * A delivery of a state the task passes through (input-required, to its push configs): sent only
+   * while the task is still in it. Without it, the delivery of the task's end.
+   */
+  state?: "input-required";
+  /** With `state`: which time the task was announced in it (each answer to its caller is an update). */
+  occurrence?: string;
   /** The deployment that enqueued it (queue/ownership.ts). */
   deploymentId?: string;
 }
@@ -56,9 +63,10 @@ export type DeliveryOutcomeHook = (outcome: store.DeliveryOutcome, kind: store.T
 
 const KIND_TAG: Record<store.TargetKind, string> = { callback: "cb", subscription: "sub", push_config: "push" };
 
-/** BullMQ job ids may not contain ':'; this one names the task and the target. */
-export function jobIdOf(t: { taskId: string; kind: store.TargetKind; targetId: string | null }): string {
-  return `wh.${t.taskId}.${KIND_TAG[t.kind]}${t.targetId ? `.${t.targetId}` : ""}`;
+/** BullMQ job ids may not contain ':'; this one names the task, the target and an interim state's occurrence. */
+export function jobIdOf(t: { taskId: string; kind: store.TargetKind; targetId: string | null; state?: string; occurrence?: string }): string {
+  const interim = t.state ? `.${t.state}.${t.occurrence ?? ""}` : "";
+  return `wh.${t.taskId}.${KIND_TAG[t.kind]}${t.targetId ? `.${t.targetId}` : ""}${interim}`;
 }
 
 const REDIS_TIMEOUT_MS = 2000;
@@ -240,7 +248,8 @@ export class WebhookDeliverer {
 
   private async load(tx: TenantTx, data: WebhookJobData, id: string): Promise<Loaded | null> {
     const task = await getTaskById(tx, data.taskId);
-    if (!task || !isTerminal(task.status)) return null;
+    // An interim state's delivery is moot once the task has moved on: its end is delivered instead.
+    if (!task || (data.state ? task.status !== data.state : !isTerminal(task.status))) return null;
     const state = await store.deliveryState(tx, id);
     if (state.settled) return null;
     const base = { task, attempt: state.attempts + 1 };

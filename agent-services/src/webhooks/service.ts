@@ -3,6 +3,7 @@
  * that enqueues deliveries when a task finishes, the delivery worker and the sweep that re-enqueues
  * deliveries lost between a commit and its enqueue. Wired by stack.ts.
  */
+import { randomUUID } from "node:crypto";
 import type { Pool } from "pg";
 import type { QueueHistory } from "../config/config";
 import type { Logger as Pino } from "pino";
@@ -17,6 +18,7 @@ import * as store from "./webhook-store";
 import { WebhookDeliverer, WebhookQueue, type A2AFormatter, type DeliveryOutcomeHook, type WebhookJobData } from "./delivery";
 import { WebhookSweeper } from "./sweeper";
 import { Coalescer } from "../lib/coalescer";
+import { listPushConfigs } from "./push-config-store";
 
 export interface WebhookSettings {
   redisUrl: string;
@@ -99,6 +101,23 @@ export class WebhookService {
     this.finished.run(task.id).catch((e) =>
       this.log.warn({ taskId: task.id, err: (e as Error).message }, "could not enqueue webhook deliveries; the sweep will"),
     );
+  }
+
+  /**
+   * The `awaitingInput` subscriber: the task's push configs hear that it waits for its caller's
+   * input (A2A push notifications are for every state the task passes through; subscriptions and
+   * callback URLs hear of its end only). Best effort, retried like any delivery, not swept: if the
+   * enqueue fails the configs still get the task's end.
+   */
+  async onAwaitingInput(task: Task): Promise<void> {
+    try {
+      const configs = await withTenant(this.pool, task.tenantId, (tx) => listPushConfigs(tx, task.id));
+      // Each answer to the caller is an update of its own (a message received, the question asked again).
+      const occurrence = randomUUID();
+      await this.queue.add(configs.map((c) => ({ tenantId: task.tenantId, taskId: task.id, kind: "push_config" as const, targetId: c.id, state: "input-required" as const, occurrence })));
+    } catch (e) {
+      this.log.warn({ taskId: task.id, err: (e as Error).message }, "could not enqueue the input-required push deliveries");
+    }
   }
 
   /** Enqueues one job per target of these finished tasks (any tenants'); idempotent (job id per task and target). */

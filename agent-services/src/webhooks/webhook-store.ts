@@ -111,7 +111,8 @@ export interface DeliveryTarget {
  * Who hears of these finished tasks: each task's callbackUrl, its push configs, and the tenant's
  * active subscriptions matching its status (the event), agent and capability that existed when it
  * finished. One statement for a batch of tasks; the same rules as webhook_delivery_candidates().
- * `unattemptedOnly` (the sweep) keeps the targets with no recorded attempt.
+ * `unattemptedOnly` (the sweep) keeps the targets with no recorded attempt of the task's end (a push
+ * config may have had a delivery of the task's input-required state before).
  */
 export async function targetsOf(tx: TenantTx, taskIds: string[], unattemptedOnly = false): Promise<DeliveryTarget[]> {
   if (!taskIds.length) return [];
@@ -123,7 +124,8 @@ export async function targetsOf(tx: TenantTx, taskIds: string[], unattemptedOnly
      UNION ALL
      SELECT p.task_id, 'push_config', p.id FROM task_push_configs p JOIN tasks t ON t.id = p.task_id
        WHERE p.task_id = ANY($1::uuid[]) AND t.completed_at IS NOT NULL
-         AND (NOT $2::boolean OR NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.task_id = t.id AND d.push_config_id = p.id))
+         AND (NOT $2::boolean OR NOT EXISTS (
+           SELECT 1 FROM webhook_deliveries d WHERE d.task_id = t.id AND d.push_config_id = p.id AND d.event = t.status))
      UNION ALL
      SELECT t.id, 'subscription', s.id FROM tasks t
        JOIN webhook_subscriptions s ON s.active AND t.status = ANY (s.events)

@@ -6,9 +6,10 @@
  */
 import { randomUUID } from "node:crypto";
 import { Message as MessageCodec, TaskState, type ListTasksRequest, type ListTasksResponse, type Message, type SendMessageRequest, type StreamResponse, type Task } from "@a2a-js/sdk";
-import { DefaultRequestHandler, type ServerCallContext } from "@a2a-js/sdk/server";
+import { DefaultRequestHandler, type PushNotificationStore, type ServerCallContext } from "@a2a-js/sdk/server";
 import { RequestMalformedError, TaskNotFoundError, UnsupportedOperationError } from "@a2a-js/sdk/errors";
 import type { TaskService } from "../../tasks/task-service";
+import type { Task as DealScaleTask } from "../../protocol/task";
 import { ServiceError } from "../../tasks/errors";
 import { contextIdOf, parseSkillRequest, toA2ATask } from "../../protocol/a2a-mapping";
 import { isTerminal } from "../../protocol/task-states";
@@ -18,14 +19,24 @@ import { ATTR, SpanKind, extractContext, withSpan } from "../../lib/tracing";
 
 type Admission = { kind: "run" } | { kind: "done"; task: Task };
 
+/** A skill as a task waiting for one offers it: its id, name, description and input schema. */
+export interface SkillOffer {
+  id: string;
+  name: string;
+  description: string;
+  inputSchema: unknown;
+}
+
 export class DealScaleRequestHandler extends DefaultRequestHandler {
   private agentId!: string;
   private service!: TaskService;
   private snapshots!: TaskSnapshots;
-  private skills!: string[];
+  private skills!: SkillOffer[];
+  /** The SDK's push-config store (its own field is private): a task answered here keeps its config too. */
+  private pushConfigs?: PushNotificationStore;
 
   static create(
-    ours: { agentId: string; service: TaskService; snapshots: TaskSnapshots; skills: string[] },
+    ours: { agentId: string; service: TaskService; snapshots: TaskSnapshots; skills: SkillOffer[] },
     ...args: ConstructorParameters<typeof DefaultRequestHandler>
   ): DealScaleRequestHandler {
     const handler = new DealScaleRequestHandler(...args);
@@ -33,6 +44,7 @@ export class DealScaleRequestHandler extends DefaultRequestHandler {
     handler.service = ours.service;
     handler.snapshots = ours.snapshots;
     handler.skills = ours.skills;
+    handler.pushConfigs = args[4];
     return handler;
   }
 
@@ -65,29 +77,50 @@ export class DealScaleRequestHandler extends DefaultRequestHandler {
   }
 
   /**
-   * A message naming an existing task: TaskNotFound for a task this caller cannot see; for one it
-   * can, UnsupportedOperation, since a DealScale task takes the one message that started it.
+   * The task a message names: TaskNotFound for one this caller cannot see; UnsupportedOperation for
+   * one that no longer takes messages (it runs or has ended: a DealScale task runs the one skill it
+   * was given); the task itself while it waits in input-required for its skill.
    */
-  private async refuseFollowUp(taskId: string, context: ServerCallContext): Promise<never> {
-    const caller = callerOf(context);
-    let task;
+  private async waitingTask(taskId: string, context: ServerCallContext): Promise<DealScaleTask> {
+    let task: DealScaleTask;
     try {
-      task = await this.service.getTaskById(caller, taskId);
+      task = await this.service.getTaskById(callerOf(context), taskId);
     } catch (e) {
       if (e instanceof ServiceError && e.status === 404) throw new TaskNotFoundError(`task ${taskId} not found`);
       throw toA2AError(e, context);
     }
+    if (task.agentId !== this.agentId) throw new TaskNotFoundError(`task ${taskId} not found`);
+    if (task.status === "input-required") return task;
     throw new UnsupportedOperationError(
       isTerminal(task.status)
         ? `task ${taskId} is ${task.status} and takes no further messages`
-        : `task ${taskId} is ${task.status}; a DealScale task takes the one message that started it, so send a new message without taskId to start another`,
+        : `task ${taskId} is ${task.status}; it runs the skill it was given, so send a new message without taskId to start another`,
     );
   }
 
-  /** What a message without a skill is told: the skills there are, and the ways to name one. */
+  /**
+   * A message that names no skill starts a task that asks for one (input-required, nothing reserved):
+   * its status message lists the skills with their input schemas and the ways to name one.
+   */
+  private async askForSkill(message: Message, context: ServerCallContext): Promise<DealScaleTask> {
+    const taskId = randomUUID();
+    const contextId = message.contextId || randomUUID();
+    const inputRequest = { message: `Which skill should run? ${this.howToNameASkill()}, in a message on this task (taskId ${taskId}).`, skills: this.skills };
+    try {
+      return await this.service.createAwaitingSkill(
+        callerOf(context),
+        this.agentId,
+        { taskId, contextId, message: MessageCodec.toJSON({ ...message, taskId, contextId }) as Record<string, unknown> },
+        inputRequest,
+      );
+    } catch (e) {
+      throw toA2AError(e, context);
+    }
+  }
+
+  /** The skills there are, and the ways to name one. */
   private howToNameASkill(): string {
-    const skills = this.skills.join(", ");
-    return `name one of ${skills} in a data part {"skill": "...", "inputs": {...}}, a text part holding that JSON, or message.metadata.skill with the inputs in a data part`;
+    return `Name one of ${this.skills.map((s) => s.id).join(", ")} in a data part {"skill": "...", "inputs": {...}}, a text part holding that JSON, or message.metadata.skill with the inputs in a data part`;
   }
 
   /**
@@ -105,15 +138,20 @@ export class DealScaleRequestHandler extends DefaultRequestHandler {
     const caller = callerOf(context);
     const message = params.message;
     if (!message?.messageId) throw new RequestMalformedError("message.messageId is required");
-    if (message.taskId) await this.refuseFollowUp(message.taskId, context);
+    const waiting = message.taskId ? await this.waitingTask(message.taskId, context) : undefined;
     const request = parseSkillRequest(message, params.metadata);
     if ("refusal" in request) {
       if (request.refusal === "content_type") throw contentTypeNotSupported(request.message, context);
-      if (request.refusal === "no_skill") throw new RequestMalformedError(`${request.message}: ${this.howToNameASkill()}`);
-      throw new RequestMalformedError(request.message);
+      if (request.refusal !== "no_skill") throw new RequestMalformedError(request.message);
+      // Asked again without a skill, a waiting task keeps waiting; a new message starts one that asks.
+      const task = waiting ?? (await this.askForSkill(message, context));
+      const pushConfig = params.configuration?.taskPushNotificationConfig;
+      if (pushConfig) await this.pushConfigs?.save(task.id, context, { ...structuredClone(pushConfig), taskId: task.id });
+      await this.service.announceAwaitingInput(task);
+      return { kind: "done", task: withHistoryLength(toA2ATask(task), params.configuration?.historyLength) };
     }
-    const contextId = message.contextId || randomUUID();
-    const taskId = randomUUID();
+    const contextId = waiting ? contextIdOf(waiting) : message.contextId || randomUUID();
+    const taskId = waiting?.id ?? randomUUID();
     let result;
     try {
       // The same create span as the REST face, continuing the caller's W3C trace.
@@ -124,14 +162,14 @@ export class DealScaleRequestHandler extends DefaultRequestHandler {
           caller,
           this.agentId,
           { type: request.skill, inputs: request.inputs, priority: request.priority, idempotencyKey: `a2a:${message.messageId}`, tenantId: params.tenant || undefined },
-          { taskId, contextId, message: MessageCodec.toJSON({ ...message, taskId, contextId }) as Record<string, unknown>, deferEnqueue: !detached },
+          { taskId, contextId, message: MessageCodec.toJSON({ ...message, taskId, contextId }) as Record<string, unknown>, deferEnqueue: !detached, continues: !!waiting },
         ),
       );
     } catch (e) {
       throw toA2AError(e, context);
     }
     const { task: row } = result;
-    if (isTerminal(row.status)) return { kind: "done", task: toA2ATask(row) };
+    if (isTerminal(row.status)) return { kind: "done", task: withHistoryLength(toA2ATask(row), params.configuration?.historyLength) };
     // A resent non-blocking message: make sure its task is queued (idempotent by job id).
     if (detached && !result.created && row.status === "submitted") await this.service.enqueue(row);
     // The SDK loads the task next and the executor needs the row: both from here, not Postgres.
@@ -141,4 +179,10 @@ export class DealScaleRequestHandler extends DefaultRequestHandler {
     message.contextId = contextIdOf(row);
     return { kind: "run" };
   }
+}
+
+/** A task answered here without the SDK, with the history the caller asked for (configuration.historyLength), as the SDK does. */
+function withHistoryLength(task: Task, historyLength: number | undefined): Task {
+  if (historyLength === undefined) return task;
+  return { ...task, history: historyLength > 0 ? task.history.slice(-historyLength) : [] };
 }

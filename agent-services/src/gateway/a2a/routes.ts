@@ -45,6 +45,7 @@ export interface A2ADeps {
 }
 
 const JSON_TYPES = ["application/json", "application/*+json"];
+const A2A_JSON = "application/a2a+json";
 const READ_METHODS = new Set(["GetTask", "ListTasks", "SubscribeToTask", "GetTaskPushNotificationConfig", "ListTaskPushNotificationConfigs", "GetExtendedAgentCard"]);
 const REST_ROOTS = new Set(["message:send", "message:stream", "tasks", "extendedAgentCard"]);
 
@@ -56,7 +57,7 @@ export function mountA2A(app: Router, deps: A2ADeps): void {
     const snapshots = new TaskSnapshots();
     const busManager = new RedisBusManager({ agentId, service: deps.service, events: deps.events, snapshots, watchdogMs: deps.busWatchdogMs ?? 5000 });
     const requestHandler = DealScaleRequestHandler.create(
-      { agentId, service: deps.service, snapshots, skills: card.capabilities.map((c) => c.name) },
+      { agentId, service: deps.service, snapshots, skills: card.capabilities.map((c) => ({ id: c.name, name: c.title, description: c.description, inputSchema: c.inputSchema })) },
       toA2ACard(card, deps.publicUrl ?? "http://localhost"),
       new PgTaskStore(agentId, deps.service, snapshots),
       new DealScaleExecutor(agentId, deps.service, snapshots),
@@ -75,7 +76,7 @@ export function mountA2A(app: Router, deps: A2ADeps): void {
 
     const jsonBody = express.json({ limit: deps.maxBodyBytes, type: JSON_TYPES });
     app.use(paths.jsonRpc, requireJson("jsonrpc"), jsonBody, bodyError("jsonrpc"), guard(deps, agentId, "jsonrpc"), jsonRpcHandler({ requestHandler, userBuilder: userFromRequest, contextBuilder: contextBuilderFor("jsonrpc") }));
-    app.use(paths.rest, requireJson("rest"), jsonBody, bodyError("rest"), guard(deps, agentId, "rest"), restHandler({ requestHandler, userBuilder: userFromRequest, contextBuilder: contextBuilderFor("rest") }));
+    app.use(paths.rest, jsonUnlessA2AJsonAsked, requireJson("rest"), jsonBody, bodyError("rest"), guard(deps, agentId, "rest"), restHandler({ requestHandler, userBuilder: userFromRequest, contextBuilder: contextBuilderFor("rest") }));
   }
 }
 
@@ -101,6 +102,21 @@ function guard(deps: A2ADeps, agentId: string, binding: "jsonrpc" | "rest") {
       refuse(res, binding, e, req.body?.id);
     }
   };
+}
+
+/**
+ * The SDK labels every HTTP+JSON answer application/a2a+json; the specification (11.1) says
+ * application/json, as clients such as the a2a-tck check. A client that prefers application/a2a+json
+ * (the SDK's own client asks for it first) gets that label, any other application/json: the body is
+ * the same either way.
+ */
+function jsonUnlessA2AJsonAsked(req: Request, res: Response, next: NextFunction): void {
+  if (req.accepts(["application/json", A2A_JSON]) !== A2A_JSON) {
+    const setHeader = res.setHeader.bind(res);
+    res.setHeader = ((name: string, value: number | string | readonly string[]) =>
+      setHeader(name, name.toLowerCase() === "content-type" && typeof value === "string" ? value.replace(A2A_JSON, "application/json") : value)) as typeof res.setHeader;
+  }
+  next();
 }
 
 /** A body that is not JSON: ContentTypeNotSupported (-32005 / 415), where it would otherwise read as an empty request. */

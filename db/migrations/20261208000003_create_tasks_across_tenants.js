@@ -9,6 +9,12 @@
  * rows. Outcomes per item: created (task, event), existing (task, same_request), insufficient
  * (balance_milli) or no_tenant.
  *
+ * An item's `status` is `submitted`, or `input-required` for an A2A task that waits for its caller to
+ * name a skill (nothing reserved, audited as task_awaiting_input, its question in `input_request`).
+ * An item with `continues` is that caller's answer: the waiting task (in a state of the item's
+ * `allowed`) gets its skill, inputs and reservation by UPDATE instead of an INSERT, the same rows
+ * otherwise; a waiting task that moved on meanwhile counts as a collision (DS409).
+ *
  * Raises SQLSTATE DS409 when an idempotency key collides with another request's: twice in the batch,
  * or inserted by a concurrent transaction (the insert skipped it). The whole statement rolls back;
  * the caller runs each request again alone, where the key is then found.
@@ -87,36 +93,47 @@ exports.up = async function up(knex) {
           WITH req AS (
             SELECT * FROM jsonb_to_recordset(b->'items') AS r(ord int, id uuid, agent_id text, type text, priority int, inputs jsonb,
               idempotency_key text, cost bigint, calling_agent text, callback_url text, ip text, user_agent text,
-              context_id text, a2a_message jsonb, metadata jsonb)
+              context_id text, a2a_message jsonb, metadata jsonb, status text, input_request jsonb, continues boolean, allowed text[])
             WHERE r.ord = ANY (accepted)
           ), debited AS (
             UPDATE tenants SET credits_balance_milli = credits_balance_milli - debit, updated_at = now()
             WHERE id = tenant AND debit > 0
           ), ins AS (
-            INSERT INTO tasks (id, tenant_id, agent_id, type, status, priority, inputs, idempotency_key,
-                               credits_reserved_milli, calling_agent, callback_url, context_id, a2a_message, metadata)
-            SELECT req.id, tenant, req.agent_id, req.type, 'submitted', req.priority, req.inputs, req.idempotency_key, req.cost,
-                   req.calling_agent, req.callback_url, req.context_id, req.a2a_message, COALESCE(req.metadata, '{}'::jsonb)
-            FROM req ORDER BY req.ord
+            INSERT INTO tasks (id, tenant_id, agent_id, type, status, priority, inputs, idempotency_key, credits_reserved_milli,
+                               calling_agent, callback_url, context_id, a2a_message, metadata, input_request)
+            SELECT req.id, tenant, req.agent_id, req.type, COALESCE(req.status, 'submitted'), req.priority, req.inputs, req.idempotency_key, req.cost,
+                   req.calling_agent, req.callback_url, req.context_id, req.a2a_message, COALESCE(req.metadata, '{}'::jsonb), req.input_request
+            FROM req WHERE NOT COALESCE(req.continues, false) ORDER BY req.ord
             ON CONFLICT (tenant_id, agent_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
             RETURNING *
+          ), upd AS (
+            UPDATE tasks SET type = req.type, status = COALESCE(req.status, 'submitted'), priority = req.priority, inputs = req.inputs,
+                   credits_reserved_milli = req.cost, calling_agent = req.calling_agent, callback_url = req.callback_url,
+                   a2a_message = COALESCE(req.a2a_message, tasks.a2a_message), metadata = COALESCE(req.metadata, tasks.metadata),
+                   input_request = NULL, updated_at = now()
+            FROM req
+            WHERE COALESCE(req.continues, false) AND tasks.id = req.id AND tasks.agent_id = req.agent_id AND tasks.status = ANY (req.allowed)
+            RETURNING tasks.*
+          ), made AS (
+            SELECT * FROM ins UNION ALL SELECT * FROM upd
           ), ledger AS (
             INSERT INTO credit_ledger (tenant_id, task_id, kind, amount_milli)
-            SELECT tenant, ins.id, 'reserve', ins.credits_reserved_milli FROM ins WHERE ins.credits_reserved_milli > 0
+            SELECT tenant, made.id, 'reserve', made.credits_reserved_milli FROM made WHERE made.credits_reserved_milli > 0
           ), ev AS (
             INSERT INTO task_events (tenant_id, task_id, kind, data)
-            SELECT tenant, ins.id, 'status', '{"status": "submitted", "progress": 0}'::jsonb FROM ins JOIN req ON req.id = ins.id ORDER BY req.ord
+            SELECT tenant, made.id, 'status', jsonb_build_object('status', made.status, 'progress', 0) FROM made JOIN req ON req.id = made.id ORDER BY req.ord
             RETURNING id, task_id, kind, data, created_at
           ), aud AS (
             INSERT INTO audit_logs (tenant_id, seq, event_type, calling_agent, target_agent, task_id, ip, user_agent,
                                     input_hash, credits_milli, details, prev_hash, hash)
-            SELECT tenant, 0, 'task_created', req.calling_agent, req.agent_id, req.id, req.ip, req.user_agent,
+            SELECT tenant, 0, CASE WHEN made.status = 'input-required' THEN 'task_awaiting_input' ELSE 'task_created' END,
+                   req.calling_agent, req.agent_id, req.id, req.ip, req.user_agent,
                    encode(sha256(convert_to(req.inputs::text, 'UTF8')), 'hex'),
                    req.cost, jsonb_build_object('type', req.type, 'priority', req.priority), '', ''
-            FROM req JOIN ins ON ins.id = req.id ORDER BY req.ord
+            FROM req JOIN made ON made.id = req.id ORDER BY req.ord
           )
-          SELECT req.ord, 'created', to_jsonb(ins), to_jsonb(ev), NULL::boolean, NULL::bigint
-          FROM ins JOIN req ON req.id = ins.id JOIN ev ON ev.task_id = ins.id;
+          SELECT req.ord, 'created', to_jsonb(made), to_jsonb(ev), NULL::boolean, NULL::bigint
+          FROM made JOIN req ON req.id = made.id JOIN ev ON ev.task_id = made.id;
         GET DIAGNOSTICS inserted = ROW_COUNT;
         IF inserted <> cardinality(accepted) THEN
           RAISE EXCEPTION 'a concurrent request with the same idempotencyKey is in flight' USING ERRCODE = 'DS409';
