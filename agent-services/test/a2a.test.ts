@@ -9,7 +9,7 @@ import type { Client } from "@a2a-js/sdk/client";
 import { TaskState, type Message, type StreamResponse, type Task } from "@a2a-js/sdk";
 import { a2aClient, skillMessage, type Binding } from "./support/a2a";
 import { startTestStack, type TestStack } from "./support/harness";
-import { tenantBalance } from "../src/tasks/tenants";
+import { tenantBalance, updateTenantSettings } from "../src/tasks/tenants";
 
 let t: TestStack;
 let tenant: string;
@@ -240,6 +240,33 @@ describe.each(["JSONRPC", "HTTP+JSON"] as const)("over %s", (binding) => {
     expect(late?.name).toBe("UnsupportedOperationError");
   });
 
+  // Issue 15: where a skill can ask instead of fail, it asks (input-required) for the inputs it lacks.
+  test("a skill named without an input it needs asks for it on the same task; the answer's inputs join those given before", async () => {
+    const client = await clientFor(binding);
+    const text = (value: string, taskId = "") => ({ ...message("unused", {}), metadata: {}, taskId, parts: [{ content: { $case: "text" as const, value }, mediaType: "", filename: "", metadata: {} }] });
+    const asked = asTask(await send(client, text("hello")));
+    const named = asTask(await send(client, text(JSON.stringify({ skill: "slow", inputs: { steps: 1, marker: "kept" } }), asked.id)));
+    expect(named).toMatchObject({ id: asked.id, status: { state: TaskState.TASK_STATE_INPUT_REQUIRED } });
+    const question = named.status?.message?.parts ?? [];
+    expect((question[0].content as { value: string }).value).toMatch(new RegExp(`^slow needs inputs.ms: send it in a data part \\{"ms": \\.\\.\\.\\}.*taskId ${asked.id}`));
+    expect((question[1].content as { value: unknown }).value).toMatchObject({ skill: "slow", missing: ["ms"], inputs: { steps: 1, marker: "kept" }, inputSchema: { required: ["ms"] } });
+    const row = (await t.owner.query("SELECT type, status, credits_reserved_milli::int AS reserved FROM tasks WHERE id = $1", [asked.id])).rows[0];
+    expect(row).toEqual({ type: "slow", status: "input-required", reserved: 0 });
+    // The answer: just the missing input, in a data part.
+    const done = asTask(await send(client, { ...text("", asked.id), parts: [{ content: { $case: "data", value: { ms: 20 } }, mediaType: "", filename: "", metadata: {} }] }));
+    expect(done).toMatchObject({ id: asked.id, status: { state: TaskState.TASK_STATE_COMPLETED } });
+    expect(dataOf(done)).toMatchObject({ sleptMs: 20 });
+    expect((await t.owner.query("SELECT inputs FROM tasks WHERE id = $1", [asked.id])).rows[0].inputs).toEqual({ steps: 1, marker: "kept", ms: 20 });
+    const audited = (await t.owner.query("SELECT event_type FROM audit_logs WHERE task_id = $1 ORDER BY seq", [asked.id])).rows.map((r) => r.event_type);
+    expect(audited).toEqual(["task_awaiting_input", "task_awaiting_input", "task_created", "task_completed"]);
+    // A first message that names the skill but lacks the input gets a task that asks for it.
+    const direct = asTask(await send(client, message("slow", { steps: 1 })));
+    expect(direct.status?.state).toBe(TaskState.TASK_STATE_INPUT_REQUIRED);
+    // An input of the wrong type is still refused: only absent inputs are asked for.
+    const bad = await send(client, message("slow", { ms: "soon" })).then(() => null, (e) => e);
+    expect(bad?.message).toMatch(/\/inputs\/ms/);
+  });
+
   test("a task waiting for its skill can be cancelled: nothing was reserved, nothing is refunded", async () => {
     const client = await clientFor(binding);
     const asked = asTask(await send(client, { ...message("unused", {}), metadata: {}, parts: [{ content: { $case: "text", value: "hi" }, mediaType: "", filename: "", metadata: {} }] }));
@@ -351,6 +378,22 @@ test("a task answered at once (input-required) honours configuration.historyLeng
   expect(none.history).toEqual([]);
   const all = asTask(await send(client, { ...text, messageId: randomUUID() }));
   expect(all.history).toHaveLength(1);
+});
+
+// Issue 15's example: a campaign without a template, for a tenant that turned the default off, asks for one.
+test("launchCampaign without a template, for a tenant with no default, asks for the template instead of failing", async () => {
+  const ten = await t.tenant(100);
+  await updateTenantSettings(t.owner, ten, { campaignTemplate: false });
+  const client = await a2aClient(t.url, "campaign-orchestrator", t.token(ten), "JSONRPC");
+  const asked = asTask(await send(client, message("launchCampaign", { audienceLeadIds: [randomUUID()], campaignName: "Asked", channels: ["email"] })));
+  expect(asked.status?.state).toBe(TaskState.TASK_STATE_INPUT_REQUIRED);
+  expect((asked.status?.message?.parts[1].content as { value: unknown }).value).toMatchObject({ skill: "launchCampaign", missing: ["template"] });
+  expect(await tenantBalance(t.owner, ten)).toBe(100);
+  const answered = asTask(await send(client, { ...message("unused", {}), metadata: {}, taskId: asked.id, parts: [{ content: { $case: "data", value: { template: { subject: "Hi", body: "Hello {{firstName}}" } } }, mediaType: "", filename: "", metadata: {} }] }));
+  expect(answered.id).toBe(asked.id);
+  expect(answered.status?.state).not.toBe(TaskState.TASK_STATE_INPUT_REQUIRED);
+  const row = (await t.owner.query("SELECT type, inputs FROM tasks WHERE id = $1", [asked.id])).rows[0];
+  expect(row).toMatchObject({ type: "launchCampaign", inputs: { campaignName: "Asked", template: { subject: "Hi", body: "Hello {{firstName}}" } } });
 });
 
 // @a2a-js/sdk 1.3's JSON-RPC client sends an absent status filter as UNRECOGNIZED.

@@ -145,7 +145,7 @@ describe("the transition table", () => {
     expect(canTransition("submitted", "completed")).toBe(false);
     // Only an A2A task waiting for its skill moves to submitted; others are created so.
     expect(allowedFrom("submitted")).toEqual(["input-required"]);
-    expect(allowedFrom("input-required")).toEqual([]);
+    expect(allowedFrom("input-required")).toEqual(["input-required"]);
     expect(canTransition("input-required", "working")).toBe(false);
   });
 });
@@ -166,7 +166,7 @@ describe("agent cards", () => {
     const registry = new AgentRegistry(BUILTIN_CARDS);
     const enrich = registry.capability("data-engineer", "enrichLeads")!;
     expect(enrich.validateInputs({ leadIds: ["not-a-uuid"], provider: "apollo" })).toEqual([{ path: "/leadIds/0", message: 'must match format "uuid"' }]);
-    expect(enrich.validateInputs({ leadIds: [] })).toEqual(expect.arrayContaining([{ path: "/provider", message: "must have required property 'provider'" }]));
+    expect(enrich.validateInputs({ leadIds: [] })).toEqual(expect.arrayContaining([{ path: "/provider", message: "must have required property 'provider'", missing: "provider" }]));
   });
   test("per-lead pricing counts the items; a fixed price does not", () => {
     const card = BUILTIN_CARDS[0];

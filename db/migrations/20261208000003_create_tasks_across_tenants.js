@@ -12,8 +12,9 @@
  * An item's `status` is `submitted`, or `input-required` for an A2A task that waits for its caller to
  * name a skill (nothing reserved, audited as task_awaiting_input, its question in `input_request`).
  * An item with `continues` is that caller's answer: the waiting task (in a state of the item's
- * `allowed`) gets its skill, inputs and reservation by UPDATE instead of an INSERT, the same rows
- * otherwise; a waiting task that moved on meanwhile counts as a collision (DS409).
+ * `allowed`) gets its skill, inputs, status (submitted, or input-required again with a new question)
+ * and reservation by UPDATE instead of an INSERT, the same rows otherwise; a waiting task that moved
+ * on meanwhile counts as a collision (DS409).
  *
  * Raises SQLSTATE DS409 when an idempotency key collides with another request's: twice in the batch,
  * or inserted by a concurrent transaction (the insert skipped it). The whole statement rolls back;
@@ -110,7 +111,7 @@ exports.up = async function up(knex) {
             UPDATE tasks SET type = req.type, status = COALESCE(req.status, 'submitted'), priority = req.priority, inputs = req.inputs,
                    credits_reserved_milli = req.cost, calling_agent = req.calling_agent, callback_url = req.callback_url,
                    a2a_message = COALESCE(req.a2a_message, tasks.a2a_message), metadata = COALESCE(req.metadata, tasks.metadata),
-                   input_request = NULL, updated_at = now()
+                   input_request = req.input_request, updated_at = now()
             FROM req
             WHERE COALESCE(req.continues, false) AND tasks.id = req.id AND tasks.agent_id = req.agent_id AND tasks.status = ANY (req.allowed)
             RETURNING tasks.*

@@ -129,9 +129,11 @@ const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typ
 /**
  * Reads what a message asks to run. The skill is named by our extension (`metadata.skill`, the
  * inputs in one data part), or, for a client that knows nothing of it, in the content itself: one
- * data part `{"skill": ..., "inputs": {...}}`, or a text part holding that JSON.
+ * data part `{"skill": ..., "inputs": {...}}`, or a text part holding that JSON. On a task that
+ * already has its skill (`skillOfTask`, waiting for inputs), such an object without "skill" is the
+ * inputs it adds.
  */
-export function parseSkillRequest(message: Message, requestMetadata?: Record<string, unknown>): SkillRequest | SkillRequestRefusal {
+export function parseSkillRequest(message: Message, requestMetadata?: Record<string, unknown>, skillOfTask?: string): SkillRequest | SkillRequestRefusal {
   const meta = { ...(requestMetadata ?? {}), ...(message.metadata ?? {}) };
   const others = message.parts.filter((p) => p.content && p.content.$case !== "data" && p.content.$case !== "text");
   if (others.length) return { refusal: "content_type", message: "only data and text parts are accepted; the inputs go in one data part" };
@@ -148,6 +150,7 @@ export function parseSkillRequest(message: Message, requestMetadata?: Record<str
     return { skill: meta.skill, inputs: (value ?? {}) as Record<string, unknown>, priority: priority as number | undefined };
   }
   const named = value !== undefined ? value : jsonOfText(message);
+  if (isObject(named) && named.skill === undefined && skillOfTask) return { skill: skillOfTask, inputs: named, priority: priority as number | undefined };
   if (!isObject(named) || named.skill === undefined) return { refusal: "no_skill", message: "the message names no skill" };
   if (typeof named.skill !== "string" || !named.skill) return { refusal: "malformed", message: "skill must name the skill (capability) to run" };
   if (named.inputs !== undefined && !isObject(named.inputs)) return { refusal: "malformed", message: "inputs must be the skill's inputs object" };

@@ -9,6 +9,8 @@ import { agentKey, checkCard, completeCard, durationToMs, type AgentCard, type A
 export interface SchemaIssue {
   path: string;
   message: string;
+  /** A required top-level property that is absent: something a caller can be asked for. */
+  missing?: string;
 }
 
 export interface RegisteredCapability {
@@ -79,7 +81,11 @@ function issues(validate: ValidateFunction, value: unknown): SchemaIssue[] {
 
 function describe(e: ErrorObject): SchemaIssue {
   let path = e.instancePath || "/";
-  if (e.keyword === "required") path = `${e.instancePath}/${(e.params as { missingProperty: string }).missingProperty}`;
+  if (e.keyword === "required") {
+    const name = (e.params as { missingProperty: string }).missingProperty;
+    path = `${e.instancePath}/${name}`;
+    if (!e.instancePath) return { path, message: e.message ?? e.keyword, missing: name };
+  }
   if (e.keyword === "additionalProperties") {
     path = `${e.instancePath}/${(e.params as { additionalProperty: string }).additionalProperty}`;
   }

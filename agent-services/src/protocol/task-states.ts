@@ -8,7 +8,7 @@ export const TERMINAL_STATES: readonly TaskState[] = ["completed", "failed", "ca
 
 /** For each target state, the states a task may be in to move there. */
 const ALLOWED_FROM: Record<TaskState, readonly TaskState[]> = {
-  "input-required": [], // only created so
+  "input-required": ["input-required"], // asked again: the skill is named, an input is still missing
   submitted: ["input-required"], // the caller named the skill (a new task is created submitted)
   working: ["submitted", "working"], // working -> working: a stalled job re-run by another worker
   completed: ["working"],

@@ -89,8 +89,10 @@ export class TaskCreation {
     await this.fillTenantDefaults(caller, cap.capability, inputs);
     const schemaIssues = cap.validateInputs(inputs);
     if (schemaIssues.length) {
-      const errors = schemaIssues.map((i) => ({ ...i, path: `/inputs${i.path === "/" ? "" : i.path}` }));
-      throw invalidInput(`inputs do not match the ${type} schema: ${errors[0].path} ${errors[0].message}`, { errors });
+      const errors = schemaIssues.map(({ path, message }) => ({ path: `/inputs${path === "/" ? "" : path}`, message }));
+      // Only absent inputs: something the caller can be asked for (the A2A face does, with input-required).
+      const missing = schemaIssues.every((i) => i.missing) ? { missing: schemaIssues.map((i) => i.missing) } : {};
+      throw invalidInput(`inputs do not match the ${type} schema: ${errors[0].path} ${errors[0].message}`, { errors, ...missing });
     }
 
     const cost = await priceTask(cap.capability, inputs, caller.tenantId, this.deps.counts);
@@ -133,19 +135,26 @@ export class TaskCreation {
   }
 
   /**
-   * An A2A task that waits for its caller to name a skill: created in input-required with the
-   * question it asks, nothing reserved and nothing queued (so no `created` event: that comes when the
-   * skill is named). A resent message (same messageId) gets the same task.
+   * An A2A task that waits for its caller's input: the skill (type "" until named) or inputs the
+   * skill cannot run without. Created in input-required with the question it asks, the inputs so
+   * far, nothing reserved and nothing queued (so no `created` event: that comes when the task gets
+   * what it asked for). A resent message (same messageId) gets the same task. With `continues`, a
+   * task already waiting takes the new question (its skill now named, an input still missing).
    */
-  async createAwaitingSkill(caller: Caller, agentId: string, a2a: Required<Pick<A2ACreateOptions, "taskId" | "contextId" | "message">>, inputRequest: Record<string, unknown>): Promise<Task> {
+  async createAwaitingInput(
+    caller: Caller,
+    agentId: string,
+    a2a: Required<Pick<A2ACreateOptions, "taskId" | "contextId" | "message">> & Pick<A2ACreateOptions, "continues">,
+    waitingFor: { type: string; inputs: Record<string, unknown>; inputRequest: Record<string, unknown> },
+  ): Promise<Task> {
     this.availableAgent(agentId);
     const outcome = await this.write(caller, {
       id: a2a.taskId,
       agentId,
-      type: "",
+      type: waitingFor.type,
       priority: 5,
-      inputs: {},
-      idempotencyKey: `a2a:${String(a2a.message.messageId)}`,
+      inputs: waitingFor.inputs,
+      idempotencyKey: a2a.continues ? null : `a2a:${String(a2a.message.messageId)}`,
       reservedMilli: 0n,
       callingAgent: caller.agentId,
       callbackUrl: null,
@@ -154,7 +163,8 @@ export class TaskCreation {
       contextId: a2a.contextId,
       a2aMessage: a2a.message,
       status: "input-required",
-      inputRequest,
+      inputRequest: waitingFor.inputRequest,
+      continues: a2a.continues,
     });
     switch (outcome.kind) {
       case "created":
@@ -197,7 +207,7 @@ export class TaskCreation {
     const properties = capability.inputSchema.properties as Record<string, { default?: unknown }>;
     for (const [input, setting] of missing) {
       if (settings[setting] === false) {
-        throw invalidInput(`inputs.${input} is required: this tenant has turned off the default (${setting})`, { errors: [{ path: `/inputs/${input}`, message: `required (tenant setting ${setting} is false)` }] });
+        throw invalidInput(`inputs.${input} is required: this tenant has turned off the default (${setting})`, { errors: [{ path: `/inputs/${input}`, message: `required (tenant setting ${setting} is false)` }], missing: [input] });
       }
       const value = settings[setting] ?? properties[input]?.default;
       if (value !== undefined) inputs[input] = structuredClone(value);

@@ -59,9 +59,9 @@ export class TaskService {
     return this.afterCommit.emit("awaitingInput", { task });
   }
 
-  /** An A2A task that asks its caller which skill to run (input-required); see TaskCreation. */
-  createAwaitingSkill(...args: Parameters<TaskCreation["createAwaitingSkill"]>): Promise<Task> {
-    return this.creation.createAwaitingSkill(...args);
+  /** An A2A task that asks its caller for the skill or inputs it needs (input-required); see TaskCreation. */
+  createAwaitingInput(...args: Parameters<TaskCreation["createAwaitingInput"]>): Promise<Task> {
+    return this.creation.createAwaitingInput(...args);
   }
 
   /**

@@ -77,7 +77,10 @@ export interface NewTask {
    */
   status?: "submitted" | "input-required";
   inputRequest?: Record<string, unknown> | null;
-  /** The caller's answer to a task waiting in input-required: that task (same id) gets its skill, by UPDATE. */
+  /**
+   * The caller's answer to a task waiting in input-required: that task (same id) gets its skill and
+   * inputs by UPDATE, and is submitted, or (`status` input-required) waits on with a new question.
+   */
   continues?: boolean;
 }
 
@@ -118,7 +121,7 @@ export async function createTasks(db: Pick<Pool, "query">, items: TenantCreate[]
       cost: t.reservedMilli.toString(), calling_agent: t.callingAgent, callback_url: t.callbackUrl, ip: t.ip, user_agent: t.userAgent?.slice(0, 500) ?? null,
       context_id: t.contextId ?? null, a2a_message: t.a2aMessage ?? null, metadata: t.metadata ?? null,
       status: t.status ?? "submitted", input_request: t.inputRequest ?? null, continues: !!t.continues,
-      allowed: t.continues ? allowedFrom("submitted") : null,
+      allowed: t.continues ? allowedFrom(t.status ?? "submitted") : null,
     };
     const own = byTenant.get(tenant);
     if (own) own.push(item);

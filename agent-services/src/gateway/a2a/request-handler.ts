@@ -102,20 +102,68 @@ export class DealScaleRequestHandler extends DefaultRequestHandler {
    * A message that names no skill starts a task that asks for one (input-required, nothing reserved):
    * its status message lists the skills with their input schemas and the ways to name one.
    */
-  private async askForSkill(message: Message, context: ServerCallContext): Promise<DealScaleTask> {
-    const taskId = randomUUID();
-    const contextId = message.contextId || randomUUID();
-    const inputRequest = { message: `Which skill should run? ${this.howToNameASkill()}, in a message on this task (taskId ${taskId}).`, skills: this.skills };
+  private askForSkill(message: Message, context: ServerCallContext): Promise<DealScaleTask> {
+    return this.createAwaiting(message, context, (taskId) => ({
+      type: "",
+      inputs: {},
+      inputRequest: { message: `Which skill should run? ${this.howToNameASkill()}, in a message on this task (taskId ${taskId}).`, skills: this.skills },
+    }));
+  }
+
+  /**
+   * A skill named without inputs it cannot run without (a campaign without a template when the
+   * tenant has no default): a task that asks for them (input-required), holding the inputs so far.
+   */
+  private askForInputs(
+    message: Message,
+    context: ServerCallContext,
+    ask: { skill: string; inputs: Record<string, unknown>; missing: string[]; waiting?: DealScaleTask },
+  ): Promise<DealScaleTask> {
+    const { skill, inputs, missing } = ask;
+    const inputSchema = this.skills.find((s) => s.id === skill)?.inputSchema;
+    const needs = missing.map((m) => `inputs.${m}`).join(", ");
+    return this.createAwaiting(message, context, (taskId) => ({
+      type: skill,
+      inputs,
+      inputRequest: {
+        message: `${skill} needs ${needs}: send ${missing.length > 1 ? "them" : "it"} in a data part {${missing.map((m) => `"${m}": ...`).join(", ")}}, or a text part holding that JSON, in a message on this task (taskId ${taskId}).`,
+        skill,
+        missing,
+        inputSchema,
+        inputs,
+      },
+    }), ask.waiting);
+  }
+
+  private async createAwaiting(
+    message: Message,
+    context: ServerCallContext,
+    waitingFor: (taskId: string) => { type: string; inputs: Record<string, unknown>; inputRequest: Record<string, unknown> },
+    waiting?: DealScaleTask,
+  ): Promise<DealScaleTask> {
+    const taskId = waiting?.id ?? randomUUID();
+    const contextId = waiting ? contextIdOf(waiting) : message.contextId || randomUUID();
     try {
-      return await this.service.createAwaitingSkill(
+      return await this.service.createAwaitingInput(
         callerOf(context),
         this.agentId,
-        { taskId, contextId, message: MessageCodec.toJSON({ ...message, taskId, contextId }) as Record<string, unknown> },
-        inputRequest,
+        { taskId, contextId, message: MessageCodec.toJSON({ ...message, taskId, contextId }) as Record<string, unknown>, continues: !!waiting },
+        waitingFor(taskId),
       );
     } catch (e) {
       throw toA2AError(e, context);
     }
+  }
+
+  /**
+   * Answers the caller with a task waiting for its input: keeps the push config the message gave (the
+   * SDK, which would have, never sees this call) and announces the task to its push configs.
+   */
+  private async answerWaiting(task: DealScaleTask, params: SendMessageRequest, context: ServerCallContext): Promise<Admission> {
+    const pushConfig = params.configuration?.taskPushNotificationConfig;
+    if (pushConfig) await this.pushConfigs?.save(task.id, context, { ...structuredClone(pushConfig), taskId: task.id });
+    await this.service.announceAwaitingInput(task);
+    return { kind: "done", task: withHistoryLength(toA2ATask(task), params.configuration?.historyLength) };
   }
 
   /** The skills there are, and the ways to name one. */
@@ -139,17 +187,15 @@ export class DealScaleRequestHandler extends DefaultRequestHandler {
     const message = params.message;
     if (!message?.messageId) throw new RequestMalformedError("message.messageId is required");
     const waiting = message.taskId ? await this.waitingTask(message.taskId, context) : undefined;
-    const request = parseSkillRequest(message, params.metadata);
+    const request = parseSkillRequest(message, params.metadata, waiting?.type || undefined);
     if ("refusal" in request) {
       if (request.refusal === "content_type") throw contentTypeNotSupported(request.message, context);
       if (request.refusal !== "no_skill") throw new RequestMalformedError(request.message);
       // Asked again without a skill, a waiting task keeps waiting; a new message starts one that asks.
-      const task = waiting ?? (await this.askForSkill(message, context));
-      const pushConfig = params.configuration?.taskPushNotificationConfig;
-      if (pushConfig) await this.pushConfigs?.save(task.id, context, { ...structuredClone(pushConfig), taskId: task.id });
-      await this.service.announceAwaitingInput(task);
-      return { kind: "done", task: withHistoryLength(toA2ATask(task), params.configuration?.historyLength) };
+      return this.answerWaiting(waiting ?? (await this.askForSkill(message, context)), params, context);
     }
+    // A task waiting for inputs of its skill keeps those it has; this message adds to them.
+    const inputs = waiting && waiting.type === request.skill ? { ...waiting.inputs, ...request.inputs } : request.inputs;
     const contextId = waiting ? contextIdOf(waiting) : message.contextId || randomUUID();
     const taskId = waiting?.id ?? randomUUID();
     let result;
@@ -161,11 +207,14 @@ export class DealScaleRequestHandler extends DefaultRequestHandler {
         this.service.createTask(
           caller,
           this.agentId,
-          { type: request.skill, inputs: request.inputs, priority: request.priority, idempotencyKey: `a2a:${message.messageId}`, tenantId: params.tenant || undefined },
+          { type: request.skill, inputs, priority: request.priority, idempotencyKey: `a2a:${message.messageId}`, tenantId: params.tenant || undefined },
           { taskId, contextId, message: MessageCodec.toJSON({ ...message, taskId, contextId }) as Record<string, unknown>, deferEnqueue: !detached, continues: !!waiting },
         ),
       );
     } catch (e) {
+      const missing = missingInputs(e);
+      // Inputs it cannot run without: ask for them rather than refuse (a waiting task waits on, asking anew).
+      if (missing) return this.answerWaiting(await this.askForInputs(message, context, { skill: request.skill, inputs, missing, waiting }), params, context);
       throw toA2AError(e, context);
     }
     const { task: row } = result;
@@ -185,4 +234,11 @@ export class DealScaleRequestHandler extends DefaultRequestHandler {
 function withHistoryLength(task: Task, historyLength: number | undefined): Task {
   if (historyLength === undefined) return task;
   return { ...task, history: historyLength > 0 ? task.history.slice(-historyLength) : [] };
+}
+
+/** The inputs a refused create lacked, when absent inputs were all that was wrong with it. */
+function missingInputs(e: unknown): string[] | undefined {
+  if (!(e instanceof ServiceError) || e.code !== "invalid_input") return undefined;
+  const missing = e.details?.missing;
+  return Array.isArray(missing) && missing.length ? (missing as string[]) : undefined;
 }
