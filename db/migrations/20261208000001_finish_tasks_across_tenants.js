@@ -9,8 +9,8 @@
  * meanwhile, instead of one transaction of three round trips per tenant.
  *
  * Lock order, within one tenant: the finished tasks' rows, then the tenant row (the refund), then the
- * tenant's audit chain head (the trigger). A create batch takes the tenant row and then the head, so
- * the two cannot wait on each other in a cycle; the audit insert reads the refund's result to make
+ * tenant's audit chain lock (the audit trigger's advisory lock). A create batch takes the tenant row
+ * and then that lock, so the two cannot wait on each other in a cycle; the audit insert reads the refund's result to make
  * that order certain, since Postgres runs unreferenced data-modifying CTEs in no promised order.
  * Across tenants the caller lists tenants in one order (sorted), so two of these cannot deadlock
  * on each other's tenants either.

@@ -22,7 +22,7 @@
  *
  * SECURITY INVOKER, under row-level security, setting app.current_tenant per tenant and putting back
  * the setting it found. Lock order per tenant: the tenant row (FOR NO KEY UPDATE, which a bulk lead
- * import's FOR KEY SHARE does not block), then the audit chain head; the same as ds_finish_tasks.
+ * import's FOR KEY SHARE does not block), then the audit chain lock; the same as ds_finish_tasks.
  */
 exports.up = async function up(knex) {
   const appRole = (knex.userParams && knex.userParams.appRole) || "dealscale_app";
