@@ -116,10 +116,6 @@ export class TaskCreation {
     };
     const outcome = await this.write(caller, newTask);
     switch (outcome.kind) {
-      case "no_tenant":
-        // A correctly signed token for a tenant that does not exist (deleted, or minted by mistake).
-        await this.refuse(caller, agentId, "unauthorized_access", "the token's tenant does not exist");
-        throw new ServiceError(403, "unknown_tenant", "the token's tenant does not exist");
       case "insufficient":
         throw insufficientCredits(milliToCredits(cost), milliToCredits(outcome.balance));
       case "existing":
@@ -128,7 +124,6 @@ export class TaskCreation {
         }
         return { task: outcome.task, created: false };
       case "created":
-        this.deps.live.publish(outcome.event).catch(() => undefined);
         await this.deps.afterCommit.emit("created", { task: outcome.task, deferEnqueue: !!a2a.deferEnqueue });
         return { task: outcome.task, created: true };
     }
@@ -166,16 +161,9 @@ export class TaskCreation {
       inputRequest: waitingFor.inputRequest,
       continues: a2a.continues,
     });
-    switch (outcome.kind) {
-      case "created":
-        this.deps.live.publish(outcome.event).catch(() => undefined);
-        return outcome.task;
-      case "existing":
-        return outcome.task;
-      default:
-        await this.refuse(caller, agentId, "unauthorized_access", "the token's tenant does not exist");
-        throw new ServiceError(403, "unknown_tenant", "the token's tenant does not exist");
-    }
+    // Nothing is reserved, so a balance never refuses it; the narrowing keeps that a checked fact.
+    if (outcome.kind === "insufficient") throw insufficientCredits(0, milliToCredits(outcome.balance));
+    return outcome.task;
   }
 
   /** The agent's card; 503 while it is in maintenance or retired. */
@@ -187,13 +175,24 @@ export class TaskCreation {
     return card;
   }
 
-  private async write(caller: Caller, task: store.NewTask): Promise<store.CreateOutcome> {
+  /**
+   * Writes a task with the creates in flight; a created task's first event goes out live. A token
+   * for a tenant that does not exist (deleted, or minted by mistake) is refused and audited here.
+   */
+  private async write(caller: Caller, task: store.NewTask): Promise<Exclude<store.CreateOutcome, { kind: "no_tenant" }>> {
+    let outcome: store.CreateOutcome;
     try {
-      return await this.creates.run({ tenantId: caller.tenantId, task });
+      outcome = await this.creates.run({ tenantId: caller.tenantId, task });
     } catch (e) {
       if (e instanceof store.IdempotencyRace) throw idempotencyConflict();
       throw e;
     }
+    if (outcome.kind === "no_tenant") {
+      await this.refuse(caller, task.agentId, "unauthorized_access", "the token's tenant does not exist");
+      throw new ServiceError(403, "unknown_tenant", "the token's tenant does not exist");
+    }
+    if (outcome.kind === "created") this.deps.live.publish(outcome.event).catch(() => undefined);
+    return outcome;
   }
 
   /**

@@ -1,7 +1,7 @@
 /**
  * SQL for tasks, their events, the credit ledger and the audit log. Every function takes a
- * TenantTx, so row-level security scopes it; the exceptions are the starts and finishes of many
- * tenants at once, whose SQL functions set each tenant themselves. State changes go through one
+ * TenantTx, so row-level security scopes it; the exceptions are the creates, starts and finishes of
+ * many tenants at once, whose SQL functions set each tenant themselves. State changes go through one
  * guarded UPDATE.
  */
 import type { Pool, PoolClient } from "pg";
@@ -113,22 +113,16 @@ export interface TenantCreate {
  * being inserted in the same call or concurrently.
  */
 export async function createTasks(db: Pick<Pool, "query">, items: TenantCreate[]): Promise<CreateOutcome[]> {
-  const byTenant = new Map<string, unknown[]>();
-  items.forEach(({ tenantId, task: t }, ord) => {
-    const tenant = tenantId.toLowerCase();
-    const item = {
+  const batch = byTenant(items.map((create, ord) => ({ ord, create })), (c) => c.create.tenantId).map(([tenant, creates]) => ({
+    tenant,
+    items: creates.map(({ ord, create: { task: t } }) => ({
       ord, id: t.id, agent_id: t.agentId, type: t.type, priority: t.priority, inputs: t.inputs, idempotency_key: t.idempotencyKey,
       cost: t.reservedMilli.toString(), calling_agent: t.callingAgent, callback_url: t.callbackUrl, ip: t.ip, user_agent: t.userAgent?.slice(0, 500) ?? null,
       context_id: t.contextId ?? null, a2a_message: t.a2aMessage ?? null, metadata: t.metadata ?? null,
       status: t.status ?? "submitted", input_request: t.inputRequest ?? null, continues: !!t.continues,
       allowed: t.continues ? allowedFrom(t.status ?? "submitted") : null,
-    };
-    const own = byTenant.get(tenant);
-    if (own) own.push(item);
-    else byTenant.set(tenant, [item]);
-  });
-  // Tenants in one order in every process, so two batches lock tenants' rows in the same order.
-  const batch = [...byTenant.keys()].sort().map((tenant) => ({ tenant, items: byTenant.get(tenant) }));
+    })),
+  }));
   let rows: { create_ord: number; outcome: string; task: TaskRow | null; event: Record<string, unknown> | null; same_request: boolean | null; balance_milli: string | null }[];
   try {
     ({ rows } = await db.query({ name: "ds_create_tasks", text: "SELECT * FROM ds_create_tasks($1::jsonb)", values: [JSON.stringify(batch)] }));
@@ -154,9 +148,7 @@ export async function createTasks(db: Pick<Pool, "query">, items: TenantCreate[]
  * state that may start (or not the tenant's); a task named twice is started once, both get it.
  */
 export async function startTasks(pool: Pool, starts: { tenantId: string; taskId: string }[]): Promise<(Changed | null)[]> {
-  const byTenant = new Map<string, Set<string>>();
-  for (const s of starts) byTenant.set(s.tenantId, (byTenant.get(s.tenantId) ?? new Set()).add(s.taskId));
-  const batch = [...byTenant].map(([tenant, ids]) => ({ tenant, ids: [...ids] }));
+  const batch = byTenant(starts, (s) => s.tenantId).map(([tenant, own]) => ({ tenant, ids: [...new Set(own.map((s) => s.taskId))] }));
   const { rows } = await pool.query<{ task: Record<string, unknown>; event: Record<string, unknown> }>({
     name: "ds_start_tasks",
     text: "SELECT task, event FROM ds_start_tasks($1::jsonb, $2::text[])",
@@ -195,17 +187,9 @@ export interface TenantFinish {
  * `db` is a pool (the statement is its own transaction) or a client inside a transaction.
  */
 export async function finishTasks(db: Pick<Pool, "query"> | Pick<PoolClient, "query">, items: TenantFinish[]): Promise<(Changed | null)[]> {
-  const byTenant = new Map<string, { ord: number; item: TenantFinish }[]>();
-  items.forEach((item, ord) => {
-    const tenant = item.tenantId.toLowerCase();
-    const own = byTenant.get(tenant);
-    if (own) own.push({ ord, item });
-    else byTenant.set(tenant, [{ ord, item }]);
-  });
-  // Tenants in one order in every process, so two batches lock tenants' rows in the same order.
-  const batch = [...byTenant.keys()].sort().flatMap((tenant) =>
+  const batch = byTenant(items.map((item, ord) => ({ ord, item })), (f) => f.item.tenantId).flatMap(([tenant, finishes]) =>
     // One UPDATE changes a row once, so a task finished twice goes in a second statement for the tenant.
-    roundsOfDistinct(byTenant.get(tenant)!, (f) => f.item.taskId.toLowerCase()).map((round) => ({
+    roundsOfDistinct(finishes, (f) => f.item.taskId.toLowerCase()).map((round) => ({
       tenant,
       items: round.map(({ ord, item: { taskId, finish: f } }) => ({
         ord,
@@ -231,6 +215,21 @@ export async function finishTasks(db: Pick<Pool, "query"> | Pick<PoolClient, "qu
   const results: (Changed | null)[] = items.map(() => null);
   for (const r of rows) results[r.finish_ord] = { task: taskFromRow(r.task), event: eventFromJson(r.event) };
   return results;
+}
+
+/**
+ * Items grouped by tenant (lower-cased), each group in arrival order, tenants sorted: every process
+ * then takes tenants' locks in one order, so two cross-tenant statements cannot deadlock.
+ */
+function byTenant<T>(items: T[], tenantOf: (t: T) => string): [string, T[]][] {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const tenant = tenantOf(item).toLowerCase();
+    const own = groups.get(tenant);
+    if (own) own.push(item);
+    else groups.set(tenant, [item]);
+  }
+  return [...groups].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 function roundsOfDistinct<T>(items: T[], key: (t: T) => string): T[][] {
